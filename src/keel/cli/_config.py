@@ -1,0 +1,65 @@
+"""``keel config check`` and ``keel config show``: validate and print the configuration."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from keel.cli._common import reported_errors
+from keel.core import KeelSettings, load_settings
+
+MASK = "****"
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*(@)")
+
+config_app = typer.Typer(
+    name="config",
+    help="Check and show the configuration (keel.yaml).",
+    no_args_is_help=True,
+)
+
+PathArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Config file. Default: $KEEL_CONFIG, else ./keel.yaml, else the embedded defaults.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+
+@config_app.command("check")
+def check(path: PathArgument = None) -> None:
+    """Validate the configuration and list every problem with its location."""
+    with reported_errors():
+        settings = load_settings(path)
+    shown = settings.source or "embedded defaults"
+    typer.echo(f"OK: {shown} ({len(settings.providers)} providers, {len(settings.models)} models)")
+
+
+@config_app.command("show")
+def show(path: PathArgument = None) -> None:
+    """Print the effective configuration as YAML, with secrets masked."""
+    with reported_errors():
+        settings = load_settings(path)
+    typer.echo(f"# source: {settings.source or 'embedded defaults'}")
+    typer.echo(yaml.safe_dump(masked(settings), sort_keys=False, allow_unicode=True), nl=False)
+
+
+def masked(settings: KeelSettings) -> dict[str, Any]:
+    """The settings as plain data with API keys, header values and URL passwords hidden."""
+    data = settings.model_dump(mode="json", exclude={"source"})
+    for provider in data["providers"].values():
+        if provider.get("api_key"):
+            provider["api_key"] = MASK
+        provider["headers"] = dict.fromkeys(provider.get("headers", {}), MASK)
+    if data["store"].get("url"):
+        data["store"]["url"] = _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<2>", data["store"]["url"])
+    return data
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app)

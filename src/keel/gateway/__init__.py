@@ -1,0 +1,17 @@
+"""The gateway: the OpenAI-compatible data plane that routes and records every call."""
+
+from keel.gateway._app import Gateway, create_app
+from keel.gateway._breaker import CircuitBreaker
+from keel.gateway._dispatch import Dispatcher, backoff_delay
+from keel.gateway._routing import Route, Router, build_router
+
+__all__ = [
+    "CircuitBreaker",
+    "Dispatcher",
+    "Gateway",
+    "Route",
+    "Router",
+    "backoff_delay",
+    "build_router",
+    "create_app",
+]

@@ -1,0 +1,1 @@
+"""Placeholder: the local provider is being written."""

@@ -1,0 +1,212 @@
+"""The ``openai`` provider: any OpenAI-compatible endpoint (OpenAI, vLLM, TGI, Ollama,
+llama.cpp ...). Bodies go upstream as the client sent them (model and deployment params
+set), and streamed chunks come back with their exact upstream bytes in ``raw`` so the
+gateway can forward them without re-serialising.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from keel.core import JSONObject, ProviderError, ProviderSettings, Usage
+from keel.providers._base import Deployment, ProviderResponse, StreamChunk, with_model
+from keel.providers._http import UpstreamClient, finish_stream
+from keel.providers._registry import provider
+from keel.providers._sse import SSEEvent, SSEParser
+from keel.providers._tokens import count_tokens
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# Asked of upstream for every stream: compression would hold chunks back in its buffer.
+_STREAM_HEADERS = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
+
+
+class OpenAIProvider:
+    """Speaks OpenAI's HTTP API to ``settings.base_url``."""
+
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        base_url = (settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._chat_url = f"{base_url}/chat/completions"
+        self._completions_url = f"{base_url}/completions"
+        self._embeddings_url = f"{base_url}/embeddings"
+        headers = dict(settings.headers)
+        if settings.api_key:
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+        self._client = UpstreamClient(
+            provider=name, max_connections=settings.max_connections, headers=headers, secret=settings.api_key
+        )
+
+    async def chat(self, body: JSONObject, deployment: Deployment) -> ProviderResponse:
+        return await self._call(self._chat_url, body, deployment)
+
+    async def completion(self, body: JSONObject, deployment: Deployment) -> ProviderResponse:
+        return await self._call(self._completions_url, body, deployment)
+
+    async def embeddings(self, body: JSONObject, deployment: Deployment) -> ProviderResponse:
+        return await self._call(self._embeddings_url, body, deployment)
+
+    async def open_chat_stream(self, body: JSONObject, deployment: Deployment) -> OpenAIChunkStream:
+        return await self._open_stream(self._chat_url, body, deployment)
+
+    async def open_completion_stream(self, body: JSONObject, deployment: Deployment) -> OpenAIChunkStream:
+        return await self._open_stream(self._completions_url, body, deployment)
+
+    def count_tokens(self, deployment: Deployment, text: str) -> int | None:
+        return count_tokens(deployment, text)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, url: str, body: JSONObject, deployment: Deployment) -> ProviderResponse:
+        answer = await self._client.post_json(url, with_model(body, deployment), deployment.timeouts)
+        usage = answer.get("usage")
+        return ProviderResponse(answer, Usage.from_openai(usage) if isinstance(usage, dict) else None)
+
+    async def _open_stream(self, url: str, body: JSONObject, deployment: Deployment) -> OpenAIChunkStream:
+        upstream_body = with_model(body, deployment)
+        upstream_body["stream"] = True
+        options = body.get("stream_options")
+        options = dict(options) if isinstance(options, dict) else {}
+        client_wants_usage = bool(options.get("include_usage"))
+        # Always asked for, so that the call can be metered from upstream's own count.
+        options["include_usage"] = True
+        upstream_body["stream_options"] = options
+        resp = await self._client.open_stream(url, upstream_body, deployment.timeouts, _STREAM_HEADERS)
+        return OpenAIChunkStream(resp, self._client, deployment, client_wants_usage)
+
+
+class OpenAIChunkStream:
+    """Chunks of one upstream stream, until ``data: [DONE]``.
+
+    ``client_wants_usage`` says whether the client itself asked for the usage-only chunk
+    (``choices: []``) that Keel always requests upstream; the gateway drops that chunk
+    when it did not. ``usage`` is set when a chunk carries usage.
+    """
+
+    __slots__ = (
+        "_client",
+        "_closed",
+        "_deployment",
+        "_done",
+        "_events",
+        "_finished_choice",
+        "_next",
+        "_parser",
+        "_resp",
+        "client_wants_usage",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        client: UpstreamClient,
+        deployment: Deployment,
+        client_wants_usage: bool,
+    ) -> None:
+        self._resp = resp
+        self._client = client
+        self._deployment = deployment
+        self._parser = SSEParser()
+        self._events: list[SSEEvent] = []
+        self._next = 0
+        self._done = False
+        self._closed = False
+        self._finished_choice = False
+        self.client_wants_usage = client_wants_usage
+        self.usage: Usage | None = None
+
+    def __aiter__(self) -> OpenAIChunkStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        while True:
+            if self._next < len(self._events):
+                data = self._events[self._next][1]
+                self._next += 1
+                if data == b"[DONE]":
+                    await self._end()
+                    raise StopAsyncIteration
+                return self._chunk(data)
+            if self._done:
+                raise StopAsyncIteration
+            await self._read()
+
+    async def _read(self) -> None:
+        try:
+            piece = await self._resp.content.readany()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._abort()
+            raise self._client.stream_error(exc, self._deployment.timeouts) from exc
+        if piece:
+            self._events = self._parser.feed(piece)
+        else:
+            self._events = self._parser.flush()
+            if not self._events:
+                # Some servers (older llama.cpp, Ollama) end a complete stream without
+                # [DONE]; without a finish_reason it was cut.
+                if self._finished_choice:
+                    await self._end()
+                    return
+                self._abort()
+                raise ProviderError(
+                    f"{self._client.provider} stream ended before it was complete",
+                    retryable=False,
+                    kind="stream_cut",
+                )
+        self._next = 0
+
+    def _chunk(self, data: bytes) -> StreamChunk:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._abort()
+            raise ProviderError(
+                f"{self._client.provider} streamed a chunk that is not JSON",
+                body=self._client.scrub(data),
+                kind="bad_response",
+            ) from None
+        usage = obj.get("usage")
+        if usage:
+            self.usage = Usage.from_openai(usage)
+        error = obj.get("error")
+        if error:
+            # vLLM and OpenAI report a failure after the 200 as an error object in the stream.
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            self._abort()
+            raise ProviderError(
+                f"{self._client.provider} stream failed: {self._client.scrub_text(str(message))}",
+                body=self._client.scrub(data),
+                kind="stream_error",
+            )
+        if not self._finished_choice:
+            for choice in obj.get("choices") or ():
+                if choice.get("finish_reason"):
+                    self._finished_choice = True
+        return StreamChunk(obj, data)
+
+    async def _end(self) -> None:
+        self._done = True
+        self._events = []
+        if not self._closed:
+            self._closed = True
+            await finish_stream(self._resp, complete=True)
+
+    def _abort(self) -> None:
+        self._done = True
+        self._events = []
+        if not self._closed:
+            self._closed = True
+            self._resp.close()
+
+    async def aclose(self) -> None:
+        """Stop the stream; before [DONE] this closes the connection so upstream stops."""
+        self._abort()
+
+
+@provider("openai")
+def openai_provider(name: str, settings: ProviderSettings, home: Path) -> OpenAIProvider:
+    return OpenAIProvider(name, settings)

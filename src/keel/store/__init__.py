@@ -1,0 +1,33 @@
+"""Persistence: engine, tables, migrations, the request log and its writer."""
+
+from keel.store._engine import create_store_engine, display_url, normalize_url, ping
+from keel.store._log_writer import RequestLogWriter
+from keel.store._migrate import current_revision, head_revision, upgrade
+from keel.store._record import RequestRecord
+from keel.store._request_log import (
+    StatusFilter,
+    cap_body,
+    get_request,
+    insert_records,
+    recent_requests,
+)
+from keel.store._tables import metadata, request_log
+
+__all__ = [
+    "RequestLogWriter",
+    "RequestRecord",
+    "StatusFilter",
+    "cap_body",
+    "create_store_engine",
+    "current_revision",
+    "display_url",
+    "get_request",
+    "head_revision",
+    "insert_records",
+    "metadata",
+    "normalize_url",
+    "ping",
+    "recent_requests",
+    "request_log",
+    "upgrade",
+]

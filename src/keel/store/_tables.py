@@ -1,0 +1,100 @@
+"""The schema as SQLAlchemy Core tables. Migrations (``migrations/versions``) create it;
+this module is what queries and inserts are written against."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+# Stable constraint names, so that later migrations (and SQLite batch mode) can name them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC.
+
+    SQLite has no time zone type and returns naive values; PostgreSQL returns them in the
+    session's time zone. Values are stored as UTC; a naive value is taken to be UTC
+    already (Keel creates its timestamps with ``datetime.now(UTC)``).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        # SQLite stores the text form; without the offset every value sorts and compares
+        # as plain text, which is what ``ORDER BY created_at`` relies on.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+request_log = Table(
+    "request_log",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("endpoint", String(32), nullable=False),
+    Column("requested_model", String(255), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("stream", Boolean, nullable=False, default=False),
+    Column("route", String(255)),
+    Column("provider", String(255)),
+    Column("deployment", String(255)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error_type", String(64)),
+    Column("error_message", Text),
+    Column("latency_ms", Float),
+    Column("ttft_ms", Float),
+    Column("input_tokens", Integer),
+    Column("cached_input_tokens", Integer),
+    Column("output_tokens", Integer),
+    Column("usage_source", String(16)),
+    Column("key_id", String(64)),
+    Column("team_id", String(64)),
+    Column("end_user", String(255)),
+    Column("request_body", Text),
+    Column("response_body", Text),
+    Column("body_truncated", Boolean, nullable=False, default=False),
+    Column("extra", JSON),
+    Index("ix_request_log_created_at", "created_at"),
+    Index("ix_request_log_requested_model", "requested_model"),
+    Index("ix_request_log_status", "status"),
+    Index("ix_request_log_key_id", "key_id"),
+    Index("ix_request_log_team_id", "team_id"),
+)
