@@ -92,16 +92,18 @@ def fake_settings(
     breaker: BreakerPolicy | None = None,
     timeouts: Timeouts | None = None,
     max_body_bytes: int = 1024 * 1024,
+    anthropic: tuple[str, ...] = (),
 ) -> KeelSettings:
-    """Settings whose routes point at fake deployments (one provider entry each)."""
+    """Settings whose routes point at fake deployments (one provider entry each; routes
+    named in ``anthropic`` speak the Messages API upstream)."""
     providers: dict[str, ProviderSettings] = {}
     models: dict[str, RouteSettings] = {}
     for route_name, deps in routes.items():
         deployment_settings = []
         for dep in deps:
-            providers[dep.name] = ProviderSettings(
-                type="openai", base_url=dep.base_url, api_key="sk-upstream"
-            )
+            kind = "anthropic" if route_name in anthropic else "openai"
+            base_url = dep.anthropic_base_url if kind == "anthropic" else dep.base_url
+            providers[dep.name] = ProviderSettings(type=kind, base_url=base_url, api_key="sk-upstream")
             deployment_settings.append(
                 DeploymentSettings(provider=dep.name, model="fake-chat", name=dep.name)
             )

@@ -173,3 +173,40 @@ def test_health_and_metrics(gateway_factory: GatewayFactory, upstream: FakeDeplo
     )
     assert f'keel_upstream_attempts_total{{deployment="{upstream.name}",outcome="ok"}} 1.0' in metrics
     assert "keel_request_log_queue_depth" in metrics
+
+
+async def test_anthropic_upstream_behind_the_openai_api(
+    gateway_factory: GatewayFactory, upstream: FakeDeployment
+) -> None:
+    gw = gateway_factory({"claude": [upstream]}, anthropic=("claude",))
+    client = gw.async_client()
+    reply = await client.chat.completions.create(
+        model="claude",
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello claude"}],
+        max_tokens=50,
+    )
+    assert reply.choices[0].message.content == "echo: hello claude"
+    assert reply.choices[0].finish_reason == "stop"
+    sent = upstream.last_request
+    assert sent.path == "/v1/messages"
+    assert sent.json["system"] in ("be brief", [{"type": "text", "text": "be brief"}])
+    stream = await client.chat.completions.create(
+        model="claude",
+        messages=[{"role": "user", "content": "stream it"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, usage = "", None
+    async for chunk in stream:
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+        usage = chunk.usage or usage
+    await client.close()
+    assert text == "echo: stream it"
+    assert usage is not None
+    assert usage.completion_tokens == 3
+    records = sorted(gw.records(), key=lambda r: r.stream)
+    assert [(r.provider, r.stream, r.usage_source) for r in records] == [
+        (upstream.name, False, "reported"),
+        (upstream.name, True, "reported"),
+    ]

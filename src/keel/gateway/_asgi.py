@@ -106,13 +106,17 @@ class DisconnectWatcher:
     Once the body is read, the only message ASGI can still deliver is
     ``http.disconnect``; a background task waits for it and cancels the handler, which
     cancels the upstream call it is awaiting. ``disconnected`` tells that cancellation
-    apart from a server shutdown.
+    apart from a server shutdown. Servers also answer ``receive`` with
+    ``http.disconnect`` once the response is complete, so sends go through ``send``
+    here, which notes the last body message before it goes out.
     """
 
-    __slots__ = ("_task", "disconnected")
+    __slots__ = ("_response_done", "_send", "_task", "disconnected")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, send: Send) -> None:
         self.disconnected = False
+        self._response_done = False
+        self._send = send
         handler = asyncio.current_task()
         assert handler is not None
 
@@ -120,11 +124,17 @@ class DisconnectWatcher:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    self.disconnected = True
-                    handler.cancel()
+                    if not self._response_done:
+                        self.disconnected = True
+                        handler.cancel()
                     return
 
         self._task = asyncio.ensure_future(watch())
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self._response_done = True
+        await self._send(message)
 
     def stop(self) -> None:
         self._task.cancel()

@@ -134,7 +134,8 @@ class OpenAIEndpoint:
                     param="model",
                 )
             record.stream = bool(body.get("stream"))
-            watcher = DisconnectWatcher(receive)
+            watcher = DisconnectWatcher(receive, send)
+            send = watcher.send
             if record.stream and self.op.open_stream is not None:
                 await self._stream(route, body, record, started, send, id_header)
             else:
