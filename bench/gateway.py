@@ -2,16 +2,19 @@
 
 One run starts ``bench.upstream`` and ``keel serve`` (request logging on, bodies kept,
 SQLite in a temporary KEEL_HOME) as separate processes, then drives both with an aiohttp
-load generator in this process, for {direct, through Keel} × {non-streaming, streaming}
-× concurrency {1, 16, 64}. Each phase is a warm-up, then a fixed number of requests;
-it reports throughput, latency p50/p99, time to first byte (response headers, or the
+load generator in this process, for every combination of {direct, through Keel},
+{non-streaming, streaming} and concurrency {1, 16, 64}. Each phase is a warm-up, then a
+fixed number of requests; it reports throughput, latency p50/p99, time to first byte (response headers, or the
 first SSE ``data:`` chunk when streaming), errors, and the CPU time each process spent
 per request, read from its own counters. A soak at concurrency 64 then checks that the
 gateway's resident memory stays flat. Numbers go to a Rich table and, with ``--json``,
 to a file.
 
-    python -m bench.gateway                  # full run (a few minutes) + 100k soak
+    python -m bench.gateway                  # full run: 3 repeats per phase, 100k soak (~6 min)
     python -m bench.gateway --quick --soak 0 # a smoke run in seconds
+
+With ``--repeat`` above 1 every phase is run that many times (direct and Keel
+alternating) and the median of each measure is reported.
 
 Only 127.0.0.1 is used, every count is bounded, and the run stops by itself.
 """
@@ -28,6 +31,7 @@ import re
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +46,7 @@ import aiohttp
 import orjson
 import psutil
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +56,7 @@ Target = Literal["direct", "keel"]
 MODEL = "bench-model"
 CONCURRENCIES = (1, 16, 64)
 MODES: tuple[Mode, ...] = ("non-stream", "stream")
+TARGETS: tuple[Target, ...] = ("direct", "keel")
 SOAK_CONCURRENCY = 64
 SOAK_SAMPLE_EVERY = 5_000
 # Per-request client timeout: far above any healthy latency here, so a hang is an error.
@@ -100,7 +105,9 @@ class Samples:
         self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
 
 
-async def one_request(session: aiohttp.ClientSession, url: str, body: bytes, stream: bool, out: Samples) -> None:
+async def one_request(
+    session: aiohttp.ClientSession, url: str, body: bytes, stream: bool, out: Samples
+) -> None:
     """One call, timed from just before it is sent; failures count as errors, not samples."""
     started = time.perf_counter()
     ttfb: float | None = None
@@ -268,14 +275,34 @@ models:
     return config
 
 
+# Runs ``keel`` under cProfile timed by the main thread's CPU clock, so that the
+# profile shows where the event loop's CPU goes rather than wall time (which would
+# charge GIL waits and scheduling delays to whatever frame happened to be current).
+# The request-log writer's thread is not in it; its cost is in the CPU counters.
+_PROFILED_KEEL = """
+import cProfile, sys, time
+from keel.cli import main
+out = sys.argv.pop(1)
+profiler = cProfile.Profile(time.thread_time)
+profiler.enable()
+try:
+    main()
+except (SystemExit, KeyboardInterrupt):
+    pass
+finally:
+    profiler.disable()
+    profiler.dump_stats(out)
+"""
+
+
 def start_keel(workdir: Path, config: Path, profile_to: Path | None) -> Child:
     log_path = workdir / "keel.log"
-    runner = [sys.executable]
+    runner = [sys.executable, "-m", "keel"]
     if profile_to is not None:
-        runner += ["-m", "cProfile", "-o", str(profile_to)]
+        runner = [sys.executable, "-c", _PROFILED_KEEL, str(profile_to.resolve())]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [*runner, "-m", "keel", "serve", "--config", str(config), "--log-level", "warning"],
+            [*runner, "serve", "--config", str(config), "--log-level", "warning"],
             cwd=workdir,
             env=child_env(KEEL_HOME=str(workdir / "home")),
             stdout=log,
@@ -403,7 +430,9 @@ class Bench:
     keel_requests: int = 0
     results: list[PhaseResult] = field(default_factory=list)
 
-    async def phase(self, target: Target, mode: Mode, concurrency: int, total: int, warmup: int) -> PhaseResult:
+    async def phase(
+        self, target: Target, mode: Mode, concurrency: int, total: int, warmup: int
+    ) -> PhaseResult:
         base = self.keel_url if target == "keel" else self.upstream_url
         url = f"{base}/v1/chat/completions"
         stream = mode == "stream"
@@ -547,10 +576,7 @@ def cpu_table(results: Sequence[PhaseResult]) -> Table:
 
 
 def soak_table(soak: SoakResult) -> Table:
-    table = Table(
-        title=f"Soak: {soak.requests:,} requests through Keel, c={soak.concurrency}, half streaming "
-        f"({soak.req_per_s:,.0f} req/s, {soak.errors} errors, {soak.gateway_cpu_ms_per_req:.3f} ms CPU/req)"
-    )
+    table = Table(title="Soak: gateway RSS")
     table.add_column("requests", justify="right")
     table.add_column("gateway RSS MiB", justify="right")
     for s in soak.samples:
@@ -558,10 +584,56 @@ def soak_table(soak: SoakResult) -> Table:
     return table
 
 
+def soak_summary(soak: SoakResult) -> str:
+    return (
+        f"soak: {soak.requests:,} requests through Keel at c={soak.concurrency}, half streaming: "
+        f"{soak.req_per_s:,.0f} req/s, {soak.errors} errors, {soak.gateway_cpu_ms_per_req:.3f} ms "
+        f"gateway CPU/req, RSS {soak.second_half_growth:+.1%} over the second half"
+    )
+
+
 def find(results: Sequence[PhaseResult], target: Target, mode: Mode, c: int) -> PhaseResult | None:
-    # The last run of a phase wins, so a rerun replaces a noisy first attempt.
     found = [r for r in results if (r.target, r.mode, r.concurrency) == (target, mode, c)]
     return found[-1] if found else None
+
+
+def median_of(runs: Sequence[PhaseResult]) -> PhaseResult:
+    """One phase's repeats as one result: the median of every measure (robust to a
+    neighbour's burst hitting one repeat), errors summed."""
+
+    def med(values: Sequence[float | None]) -> float | None:
+        present = sorted(v for v in values if v is not None)
+        return statistics.median(present) if present else None
+
+    first = runs[0]
+    return PhaseResult(
+        target=first.target,
+        mode=first.mode,
+        concurrency=first.concurrency,
+        requests=sum(r.requests for r in runs),
+        errors=sum(r.errors for r in runs),
+        error_kinds={k: sum(r.error_kinds.get(k, 0) for r in runs) for r in runs for k in r.error_kinds},
+        seconds=sum(r.seconds for r in runs),
+        req_per_s=statistics.median(r.req_per_s for r in runs),
+        p50_ms=med([r.p50_ms for r in runs]),
+        p99_ms=med([r.p99_ms for r in runs]),
+        ttfb_p50_ms=med([r.ttfb_p50_ms for r in runs]),
+        ttfb_p99_ms=med([r.ttfb_p99_ms for r in runs]),
+        gateway_cpu_ms_per_req=med([r.gateway_cpu_ms_per_req for r in runs]),
+        upstream_cpu_ms_per_req=statistics.median(r.upstream_cpu_ms_per_req for r in runs),
+        loadgen_cpu_ms_per_req=statistics.median(r.loadgen_cpu_ms_per_req for r in runs),
+        machine_busy_pct=statistics.median(r.machine_busy_pct for r in runs),
+        log_written=runs[-1].log_written,
+        log_expected=runs[-1].log_expected,
+    )
+
+
+def summarise(results: Sequence[PhaseResult]) -> list[PhaseResult]:
+    """Every phase once, in the order first run, its repeats folded by ``median_of``."""
+    keys: dict[tuple[str, str, int], list[PhaseResult]] = {}
+    for r in results:
+        keys.setdefault((r.target, r.mode, r.concurrency), []).append(r)
+    return [median_of(runs) for runs in keys.values()]
 
 
 def added_p50(results: Sequence[PhaseResult], mode: Mode, c: int) -> float | None:
@@ -653,23 +725,31 @@ def log_rows(db: Path) -> int | None:
 
 
 def print_profile(path: Path, limit: int = 15) -> None:
+    """The gateway's top functions from keel, aiohttp, uvicorn, starlette and sqlalchemy,
+    by cumulative and by own CPU time (the cumulative list starts with the ASGI chain
+    every request passes through; the own-time list shows where the work is)."""
     import pstats
 
     stats = pstats.Stats(str(path))
-    wanted = re.compile(r"(/keel/|/aiohttp/|/uvicorn/|/sqlalchemy/|/starlette/)")
+    wanted = re.compile(r"/(keel|aiohttp|uvicorn|starlette|sqlalchemy)/")
     rows = []
-    for func, (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+    for func, (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
         filename, line, name = func
         if wanted.search(filename):
             short = re.sub(r"^.*/(site-packages|src)/", "", filename)
-            rows.append((cumtime, tottime, calls, f"{short}:{line}({name})"))
-    rows.sort(reverse=True)
-    table = Table(title=f"Gateway profile, top {limit} by cumulative time (keel, aiohttp, uvicorn, sqlalchemy)")
-    for name in ("cumulative s", "own s", "calls", "function"):
-        table.add_column(name, justify="right" if name != "function" else "left")
-    for cum, own, calls, name in rows[:limit]:
-        table.add_row(f"{cum:.2f}", f"{own:.2f}", str(calls), name)
-    console.print(table)
+            rows.append((cumulative, own, calls, f"{short}:{line}({name})"))
+    total: float = stats.total_tt  # type: ignore[attr-defined]
+    for title, key in (("cumulative", 0), ("own", 1)):
+        rows.sort(key=lambda row: row[key], reverse=True)
+        table = Table(
+            title=f"Gateway profile: top {limit} by {title} CPU time of {total:.1f} s profiled "
+            "(keel, aiohttp, uvicorn, starlette, sqlalchemy)"
+        )
+        for name in ("cumulative s", "own s", "calls", "function"):
+            table.add_column(name, justify="left" if name == "function" else "right")
+        for cumulative, own, calls, name in rows[:limit]:
+            table.add_row(f"{cumulative:.2f}", f"{own:.2f}", str(calls), name)
+        console.print(table)
     console.print(f"full profile: {path} (python -m pstats {path})")
 
 
@@ -690,22 +770,31 @@ class Plan:
 
 def parse_args(argv: Sequence[str] | None) -> Plan:
     parser = argparse.ArgumentParser(description="Keel gateway benchmark (127.0.0.1 only).")
-    parser.add_argument("--requests", type=int, default=3000, help="measured requests per phase (3000)")
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests per phase (2000)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up requests per phase (10%%, ≥ 64)")
     parser.add_argument("--quick", action="store_true", help="300 requests per phase, soak 10,000")
     parser.add_argument("--soak", type=int, default=None, help="soak requests (100,000; 0 skips)")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="run every direct/Keel pair this many times; the last one counts"
+        "--repeat",
+        type=int,
+        default=3,
+        help="run every direct/Keel pair this many times (3; 1 with --quick); the median counts",
     )
-    parser.add_argument("--no-pin", action="store_true", help="do not pin the gateway to its own core")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the gateway to CPU 0 and the rest to the other cores (best on an otherwise idle machine)",
+    )
     parser.add_argument("--mode", choices=MODES, action="append", help="only this mode (repeatable)")
     parser.add_argument(
-        "--profile", type=Path, default=None, help="run the gateway under cProfile, writing stats here "
-        "(timings are then not representative)"
+        "--profile",
+        type=Path,
+        default=None,
+        help="run the gateway under cProfile, writing stats here (timings are then not representative)",
     )
     parser.add_argument("--json", type=Path, default=None, help="write every number to this file")
     args = parser.parse_args(argv)
-    requests = 300 if args.quick and args.requests == 3000 else args.requests
+    requests = 300 if args.quick and args.requests == 2000 else args.requests
     soak = args.soak if args.soak is not None else (10_000 if args.quick else 100_000)
     warmup = args.warmup if args.warmup is not None else max(64, requests // 10)
     if requests < 1 or warmup < 0 or soak < 0 or args.repeat < 1:
@@ -714,8 +803,8 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         requests=requests,
         warmup=warmup,
         soak=soak,
-        repeat=args.repeat,
-        pin=not args.no_pin,
+        repeat=1 if args.quick and args.repeat == 3 else args.repeat,
+        pin=args.pin,
         profile=args.profile,
         json_path=args.json,
         only=set(args.mode or MODES),
@@ -792,24 +881,34 @@ async def run(plan: Plan) -> int:
                         # Direct and Keel back to back, so that load from others on the
                         # machine tends to hit both sides of a comparison alike.
                         for _ in range(plan.repeat):
-                            for target in ("direct", "keel"):
-                                await bench.phase(target, mode, c, plan.requests, plan.warmup)  # type: ignore[arg-type]
+                            for target in TARGETS:
+                                await bench.phase(target, mode, c, plan.requests, plan.warmup)
                 if plan.soak:
                     soak = await bench.soak(plan.soak)
             wall = time.perf_counter() - started
-            final = [r for r in bench.results if find(bench.results, r.target, r.mode, r.concurrency) is r]
+            final = summarise(bench.results)
             console.print(results_table(final))
             console.print(cpu_table(final))
             if soak is not None:
                 console.print(soak_table(soak))
-            lagging = [r for r in final if r.log_written is not None and r.log_written < (r.log_expected or 0)]
+                console.print(soak_summary(soak))
+            lagging = [
+                r for r in final if r.log_written is not None and r.log_written < (r.log_expected or 0)
+            ]
             # cProfile writes its stats on KeyboardInterrupt, not on a re-raised SIGTERM.
-            rc_keel = keel.stop(sig=signal.SIGINT if plan.profile else signal.SIGTERM)
+            stop_signal = signal.SIGINT if plan.profile else signal.SIGTERM
+            rc_keel = keel.stop(sig=stop_signal)
             rows = log_rows(workdir / "home" / "keel.db")
         console.print(
             f"request log: {rows if rows is not None else '?'} rows for {bench.keel_requests} requests "
-            f"sent through Keel (gateway exit status {rc_keel}); "
-            + ("writer kept up at every phase end" if not lagging else f"writer behind in {len(lagging)} phases")
+            f"sent through Keel; gateway "
+            + ("stopped cleanly" if rc_keel in (0, 1, -stop_signal) else f"exit status {rc_keel}")
+            + "; "
+            + (
+                "writer kept up at every phase end"
+                if not lagging
+                else f"writer behind in {len(lagging)} phases"
+            )
         )
         items = verdicts(final, soak)
         console.print(verdict_table(items))

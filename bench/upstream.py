@@ -113,7 +113,9 @@ _STREAM_HEAD = (
 _STREAM_WITH_USAGE = _stream_frames(include_usage=True)
 _STREAM_WITHOUT_USAGE = _stream_frames(include_usage=False)
 _HEALTH_RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
-_NOT_FOUND_RESPONSE = b"HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\r\nnot found"
+_NOT_FOUND_RESPONSE = (
+    b"HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\r\nnot found"
+)
 _BAD_REQUEST_RESPONSE = (
     b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 11\r\n"
     b"connection: close\r\n\r\nbad request"
@@ -121,7 +123,7 @@ _BAD_REQUEST_RESPONSE = (
 
 
 class _Request:
-    __slots__ = ("body", "path", "method")
+    __slots__ = ("body", "method", "path")
 
     def __init__(self, method: bytes, path: bytes, body: bytes) -> None:
         self.method = method
@@ -140,7 +142,7 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
-        self._transport = cast(asyncio.Transport, transport)
+        self._transport = cast("asyncio.Transport", transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -151,13 +153,14 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def _serve_buffered(self) -> None:
         while not self._streaming and self._transport is not None:
-            parsed = _parse_request(self._buffer)
+            try:
+                parsed = _parse_request(self._buffer)
+            except ValueError:
+                self._fail()
+                return
             if parsed is None:
                 if len(self._buffer) > _MAX_HEADER_BYTES and b"\r\n\r\n" not in self._buffer:
                     self._fail()
-                return
-            if parsed is False:
-                self._fail()
                 return
             request, consumed = parsed
             self._buffer = self._buffer[consumed:]
@@ -207,16 +210,16 @@ class UpstreamProtocol(asyncio.Protocol):
         write(0)
 
 
-def _parse_request(buffer: bytes) -> tuple[_Request, int] | None | bool:
-    """A whole request at the start of ``buffer`` and its length; ``None`` when more
-    bytes are needed, ``False`` when the bytes are not HTTP this server understands."""
+def _parse_request(buffer: bytes) -> tuple[_Request, int] | None:
+    """A whole request at the start of ``buffer`` and its length, or ``None`` when more
+    bytes are needed; ``ValueError`` when the bytes are not HTTP this server understands."""
     head_end = buffer.find(b"\r\n\r\n")
     if head_end < 0:
         return None
     lines = buffer[:head_end].split(b"\r\n")
     parts = lines[0].split(b" ")
     if len(parts) != 3:
-        return False
+        raise ValueError("bad request line")
     method, path, _ = parts
     length = 0
     chunked = False
@@ -224,10 +227,7 @@ def _parse_request(buffer: bytes) -> tuple[_Request, int] | None | bool:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
         if name == b"content-length":
-            try:
-                length = int(value.strip())
-            except ValueError:
-                return False
+            length = int(value.strip())
         elif name == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
     start = head_end + 4
@@ -239,16 +239,13 @@ def _parse_request(buffer: bytes) -> tuple[_Request, int] | None | bool:
     return _parse_chunked(method, path, buffer, start)
 
 
-def _parse_chunked(method: bytes, path: bytes, buffer: bytes, pos: int) -> tuple[_Request, int] | None | bool:
+def _parse_chunked(method: bytes, path: bytes, buffer: bytes, pos: int) -> tuple[_Request, int] | None:
     pieces: list[bytes] = []
     while True:
         line_end = buffer.find(b"\r\n", pos)
         if line_end < 0:
             return None
-        try:
-            size = int(buffer[pos:line_end].split(b";")[0], 16)
-        except ValueError:
-            return False
+        size = int(buffer[pos:line_end].split(b";")[0], 16)
         data_start = line_end + 2
         if size == 0:
             # Trailers are not expected from the clients this serves; skip to the blank line.

@@ -16,13 +16,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from rich.console import Console
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
+from keel import __version__
 from keel.core import DEMO_CHAT_MODEL, KeelSettings
-from keel.gateway import Gateway, create_app
+from keel.gateway import Gateway, GatewayApp, create_app
 from keel.providers import Provider, build_provider, ensure_demo_model
-from keel.store import RequestLogWriter, create_store_engine, ping, upgrade
+from keel.store import RequestLogWriter, create_store_engine, display_url, ping, upgrade
 from keel.telemetry import GatewayMetrics
 
 log = logging.getLogger("keel.server")
@@ -36,7 +38,7 @@ class KeelApp:
     engine: Engine
     writer: RequestLogWriter
     gateway: Gateway
-    asgi: Starlette
+    asgi: GatewayApp
 
 
 def prepare_local_models(settings: KeelSettings, progress: bool = True) -> None:
@@ -89,6 +91,8 @@ def uvicorn_config(app: KeelApp, *, log_level: str = "info") -> uvicorn.Config:
         http="httptools",
         lifespan="on",
         access_log=False,
+        # Keel uses no client address yet; parsing X-Forwarded-* costs CPU per request.
+        proxy_headers=False,
         log_level=log_level,
         timeout_graceful_shutdown=int(server.graceful_timeout) or None,
         # A keep-alive longer than typical client pools avoids reconnect churn.
@@ -101,6 +105,12 @@ def serve(settings: KeelSettings, *, log_level: str = "info") -> None:
     """Run Keel in the foreground until SIGTERM/SIGINT."""
     prepare_local_models(settings)
     app = build_app(settings)
+    server = settings.server
+    Console(stderr=True).print(
+        f"[bold]Keel[/bold] {__version__}: OpenAI-compatible API at "
+        f"[cyan]http://{server.host}:{server.port}/v1[/cyan] — models: {', '.join(settings.models) or 'none'}"
+        f" — data in {settings.home} ({display_url(app.engine)})"
+    )
     try:
         uvicorn.Server(uvicorn_config(app, log_level=log_level)).run()
     finally:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -75,7 +76,7 @@ def engine(bare_engine: Engine) -> Engine:
     return bare_engine
 
 
-def make_record(n: int, **fields: object) -> RequestRecord:
+def make_record(n: int, **fields: Any) -> RequestRecord:
     """A plausible record; ``n`` orders ``created_at`` (one second apart from T0)."""
     record = RequestRecord(
         id=f"req-{n:06d}",

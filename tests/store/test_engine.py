@@ -51,7 +51,7 @@ def test_in_memory_sqlite_is_one_database_across_threads() -> None:
 def test_plain_postgresql_url_uses_psycopg_3_with_pre_ping() -> None:
     engine = create_store_engine("postgresql://user:secret@127.0.0.1:5432/keel")
     assert engine.dialect.driver == "psycopg"
-    assert engine.pool._pre_ping  # type: ignore[attr-defined]
+    assert engine.pool._pre_ping
 
 
 def test_ping_answers_true_on_a_live_database(bare_engine: Engine) -> None:

@@ -26,6 +26,8 @@ def serve(
     settings = load_settings_for_cli(config)
     server = settings.server
     if host is not None or port is not None:
-        server = server.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+        server = server.model_copy(
+            update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        )
         settings = settings.model_copy(update={"server": server})
     run(settings, log_level=log_level)

@@ -1,6 +1,6 @@
 """The gateway: the OpenAI-compatible data plane that routes and records every call."""
 
-from keel.gateway._app import Gateway, create_app
+from keel.gateway._app import Gateway, GatewayApp, create_app
 from keel.gateway._breaker import CircuitBreaker
 from keel.gateway._dispatch import Dispatcher, backoff_delay
 from keel.gateway._routing import Route, Router, build_router
@@ -9,6 +9,7 @@ __all__ = [
     "CircuitBreaker",
     "Dispatcher",
     "Gateway",
+    "GatewayApp",
     "Route",
     "Router",
     "backoff_delay",

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from keel.core import KeelSettings
+from keel.gateway._asgi import Receive, Scope, Send
 from keel.gateway._dispatch import Dispatcher
 from keel.gateway._openai_api import CHAT, COMPLETIONS, EMBEDDINGS, OpenAIEndpoint
 from keel.gateway._recorder import Recorder, RecordSink
@@ -46,18 +47,21 @@ class Gateway:
         self._ready_check = ready_check
         self._created = int(time.time())
 
-    def routes(self) -> list[BaseRoute]:
+    def data_plane(self) -> dict[str, OpenAIEndpoint]:
+        """POST paths of the OpenAI endpoints (with and without ``/v1``: some clients
+        are configured without it)."""
         limit = self.settings.server.max_body_bytes
-        endpoints = {
-            op: OpenAIEndpoint(op, self.router, self.dispatcher, self.recorder, limit)
-            for op in (CHAT, COMPLETIONS, EMBEDDINGS)
-        }
         paths = {CHAT: "/chat/completions", COMPLETIONS: "/completions", EMBEDDINGS: "/embeddings"}
-        out: list[BaseRoute] = []
+        out: dict[str, OpenAIEndpoint] = {}
         for op, path in paths.items():
-            # Both /v1/... and the bare path: some clients are configured without /v1.
-            out.append(Route(f"/v1{path}", endpoints[op], methods=["POST"]))
-            out.append(Route(path, endpoints[op], methods=["POST"]))
+            endpoint = OpenAIEndpoint(op, self.router, self.dispatcher, self.recorder, limit)
+            out[f"/v1{path}"] = endpoint
+            out[path] = endpoint
+        return out
+
+    def routes(self) -> list[BaseRoute]:
+        """Everything but the data plane's POSTs (those only answer 405 here)."""
+        out: list[BaseRoute] = [Route(path, _post_only, methods=["POST"]) for path in self.data_plane()]
         out += [
             Route("/v1/models", self._models, methods=["GET"]),
             Route("/v1/models/{model:path}", self._model, methods=["GET"]),
@@ -110,9 +114,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error_response(exc.status_code, str(exc.detail), "invalid_request_error")
 
 
-def create_app(gateway: Gateway, lifespan: Lifespan | None = None) -> Starlette:
-    return Starlette(
-        routes=gateway.routes(),
-        exception_handlers={HTTPException: _http_error},
-        lifespan=lifespan,
-    )
+async def _post_only(request: Request) -> Response:  # pragma: no cover - POSTs never get here
+    raise HTTPException(405)
+
+
+class GatewayApp:
+    """The ASGI app: data-plane POSTs go straight to their endpoint; everything else
+    (lifespan, health, metrics, 404/405) to Starlette. Skipping Starlette's router and
+    middleware stack on the hot path saves a noticeable share of the gateway's CPU."""
+
+    def __init__(self, gateway: Gateway, lifespan: Lifespan | None = None) -> None:
+        self.gateway = gateway
+        self._post = gateway.data_plane()
+        self.starlette = Starlette(
+            routes=gateway.routes(),
+            exception_handlers={HTTPException: _http_error},
+            lifespan=lifespan,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._post.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
+
+
+def create_app(gateway: Gateway, lifespan: Lifespan | None = None) -> GatewayApp:
+    return GatewayApp(gateway, lifespan)

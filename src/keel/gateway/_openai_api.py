@@ -10,6 +10,8 @@ for in-flight calls and then drains the queue, loses nothing a client was answer
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,6 +49,8 @@ from keel.gateway._recorder import Recorder, count_usage
 from keel.gateway._routing import Route, Router
 from keel.gateway._stream_text import StreamTranscript
 from keel.providers import ChunkStream, Deployment, Provider, ProviderResponse
+
+log = logging.getLogger("keel.gateway")
 
 # Status recorded when the client went away before the answer was complete (nginx's).
 CLIENT_CLOSED = 499
@@ -153,6 +157,15 @@ class OpenAIEndpoint:
             record.error_type = getattr(exc, "kind", None) or exc.type
             record.error_message = exc.message
             await send_error(send, exc, id_header)
+        except Exception as exc:
+            # A bug, not a client or upstream problem: log it, answer 500 if the
+            # response has not started, and still record the request.
+            log.exception("request %s failed", record.id)
+            record.status = 500
+            record.error_type = "internal_error"
+            record.error_message = f"{type(exc).__name__}: {exc}"[:500]
+            with contextlib.suppress(Exception):
+                await send_error(send, KeelError("Internal error in the gateway."), id_header)
         finally:
             if watcher is not None:
                 watcher.stop()
@@ -209,6 +222,7 @@ class OpenAIEndpoint:
         # From here the client has a 200: a failure becomes an error event, never a retry.
         record.status = 200
         await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
+        pending: list[bytes] = []
         try:
             async for chunk in stream:
                 data = chunk.data
@@ -217,16 +231,20 @@ class OpenAIEndpoint:
                 if record.ttft_ms is None:
                     record.ttft_ms = (time.perf_counter() - started) * 1000
                 transcript.add(data)
-                raw = chunk.raw if chunk.raw is not None else orjson.dumps(data)
-                await send(
-                    {"type": "http.response.body", "body": b"data: " + raw + b"\n\n", "more_body": True}
+                pending.append(
+                    b"data: " + (chunk.raw if chunk.raw is not None else orjson.dumps(data)) + b"\n\n"
                 )
-            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+                if not stream.buffered():
+                    # Chunks that arrived together leave together: one write, not many.
+                    await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
+                    pending.clear()
+            pending.append(b"data: [DONE]\n\n")
+            await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
         except ProviderError as exc:
             record.error_type = exc.kind
             record.error_message = exc.message
-            event = b"data: " + orjson.dumps(error_payload(exc)) + b"\n\n"
-            await send({"type": "http.response.body", "body": event, "more_body": False})
+            pending.append(b"data: " + orjson.dumps(error_payload(exc)) + b"\n\n")
+            await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
         finally:
             await stream.aclose()
             usage = stream.usage or count_usage(

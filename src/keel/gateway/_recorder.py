@@ -36,6 +36,7 @@ class Recorder:
         self._sink = sink if settings.enabled else None
         self._metrics = metrics
         self._body_limit = settings.max_body_bytes if settings.bodies else 0
+        self._bound: dict[tuple[str, str, int], _BoundMetrics] = {}
 
     def new_record(self, record_id: str, created_at: datetime, endpoint: str) -> RequestRecord:
         return RequestRecord(
@@ -78,21 +79,41 @@ class Recorder:
         await self._sink.put(record)
 
     def _observe(self, record: RequestRecord) -> None:
-        m = self._metrics
         model = record.route or "unknown"
-        m.requests.labels(record.endpoint, model, str(record.status)).inc()
+        key = (record.endpoint, model, record.status)
+        bound = self._bound.get(key)
+        if bound is None:
+            bound = self._bound[key] = _BoundMetrics(self._metrics, record.endpoint, model, record.status)
+        bound.requests.inc()
         if record.error_type:
-            m.errors.labels(record.error_type).inc()
+            self._metrics.errors.labels(record.error_type).inc()
         if record.latency_ms is not None:
-            m.duration.labels(record.endpoint, model).observe(record.latency_ms / 1000)
+            bound.duration.observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
-            m.ttft.labels(model).observe(record.ttft_ms / 1000)
+            bound.ttft.observe(record.ttft_ms / 1000)
         if record.usage_source is not None:
-            for kind, n in (
-                ("input", record.input_tokens),
-                ("cached_input", record.cached_input_tokens),
-                ("output", record.output_tokens),
+            for (counter, histogram), n in zip(
+                bound.tokens,
+                (record.input_tokens, record.cached_input_tokens, record.output_tokens),
+                strict=True,
             ):
                 if n:
-                    m.tokens.labels(model, kind).inc(n)
-                    m.token_usage.labels(model, kind).observe(n)
+                    counter.inc(n)
+                    histogram.observe(n)
+
+
+class _BoundMetrics:
+    """Metric children bound to one (endpoint, model, status): ``labels()`` hashes and
+    locks on every call, so each combination is looked up once. Cardinality is bounded
+    by the configured routes and the statuses the gateway answers with."""
+
+    __slots__ = ("duration", "requests", "tokens", "ttft")
+
+    def __init__(self, m: GatewayMetrics, endpoint: str, model: str, status: int) -> None:
+        self.requests = m.requests.labels(endpoint, model, str(status))
+        self.duration = m.duration.labels(endpoint, model)
+        self.ttft = m.ttft.labels(model)
+        self.tokens = [
+            (m.tokens.labels(model, kind), m.token_usage.labels(model, kind))
+            for kind in ("input", "cached_input", "output")
+        ]

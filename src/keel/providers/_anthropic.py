@@ -407,6 +407,9 @@ class AnthropicChunkStream:
     def __aiter__(self) -> AnthropicChunkStream:
         return self
 
+    def buffered(self) -> bool:
+        return self._next < len(self._events)
+
     async def __anext__(self) -> StreamChunk:
         while True:
             while self._next < len(self._events):

@@ -60,6 +60,11 @@ class ChunkStream(Protocol):
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]: ...
 
+    def buffered(self) -> bool:
+        """Whether the next chunk (or the end) can be had without waiting on upstream.
+        The gateway sends chunks that arrived together in one write."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

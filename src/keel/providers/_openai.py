@@ -122,6 +122,9 @@ class OpenAIChunkStream:
     def __aiter__(self) -> OpenAIChunkStream:
         return self
 
+    def buffered(self) -> bool:
+        return self._next < len(self._events)
+
     async def __anext__(self) -> StreamChunk:
         while True:
             if self._next < len(self._events):

@@ -109,13 +109,15 @@ class RequestLogWriter:
                 await self._queue.put(_STOP)
                 await asyncio.shield(self._task)
         except TimeoutError:
+            # The batch being inserted is not confirmed (its thread runs on): count it.
+            unconfirmed = self._in_flight
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._abandon_remaining(timeout)
+            self._abandon_remaining(unconfirmed, timeout)
 
-    def _abandon_remaining(self, timeout: float | None) -> None:
-        lost = self._in_flight + self._waiting_puts
+    def _abandon_remaining(self, unconfirmed: int, timeout: float | None) -> None:
+        lost = unconfirmed + self._waiting_puts
         while not self._queue.empty():
             if self._queue.get_nowait() is not _STOP:
                 lost += 1
