@@ -46,17 +46,23 @@ class RunningGateway:
         return openai.AsyncOpenAI(base_url=self.base_url, api_key="sk-client", max_retries=0, **kwargs)
 
     def flush_log(self) -> None:
-        """Wait until every queued record is in the store."""
+        """Wait until every request answered so far is in the store. A handler queues
+        its record just after the client has the response, so wait until the number
+        accepted holds still, then until all of those are written."""
         writer = self.app.writer
-        deadline = 50
-        while writer.depth() and deadline:
-            threading.Event().wait(0.1)
-            deadline -= 1
+        seen, still = -1, 0
+        for _ in range(200):
+            if writer.accepted == seen and writer.settled():
+                still += 1
+                if still == 3:
+                    return
+            else:
+                seen, still = writer.accepted, 0
+            threading.Event().wait(0.05)
+        raise AssertionError("the request log writer did not catch up")
 
     def records(self, **filters: Any) -> list[RequestRecord]:
         self.flush_log()
-        # The writer may have taken the last batch off the queue but not committed it yet.
-        threading.Event().wait(0.4)
         return recent_requests(self.app.engine, limit=1000, **filters)
 
     def stop(self) -> None:

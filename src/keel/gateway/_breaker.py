@@ -38,6 +38,8 @@ class CircuitBreaker:
 
     def allows(self) -> bool:
         """Whether a call may be sent now (does not reserve the half-open probe)."""
+        if self._opened_at is None:
+            return True
         state = self.state
         return state == "closed" or (state == "half_open" and not self._probe_in_flight)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -117,7 +117,11 @@ class OpenAIEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        record = self._recorder.new_record(uuid.uuid4().hex, datetime.now(UTC), self.op.endpoint)
+        # Time-ordered (nanoseconds, then 48 random bits): inserts land at the end of the
+        # primary-key index instead of all over it, and it is cheaper than uuid4().
+        record = self._recorder.new_record(
+            f"{time.time_ns():x}{os.urandom(6).hex()}", datetime.now(UTC), self.op.endpoint
+        )
         id_header = [(b"x-request-id", record.id.encode())]
         watcher: DisconnectWatcher | None = None
         raw = b""

@@ -67,6 +67,9 @@ class Route:
         """Pick a deployment by the route's strategy among the available ones, preferring
         those not in ``exclude`` (already failed in this request). None if none is
         available at all."""
+        if len(self.deployments) == 1 and not exclude:
+            only = self.deployments[0]
+            return only if only.available(time.monotonic()) else None
         now = time.monotonic()
         available = [d for d in self.deployments if d.available(now)]
         if not available:
@@ -96,6 +99,7 @@ class Router:
 
     def __init__(self, routes: Mapping[str, Route]) -> None:
         self.routes = dict(routes)
+        self._chains: dict[str, list[Route]] = {}
 
     def get(self, model: str) -> Route:
         try:
@@ -109,6 +113,12 @@ class Router:
 
     def chain(self, route: Route) -> list[Route]:
         """The route followed by its fallback routes, depth-first, each at most once."""
+        chain = self._chains.get(route.name)
+        if chain is None:
+            chain = self._chains[route.name] = self._build_chain(route)
+        return chain
+
+    def _build_chain(self, route: Route) -> list[Route]:
         seen: set[str] = set()
         out: list[Route] = []
 

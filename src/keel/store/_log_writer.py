@@ -55,8 +55,18 @@ class RequestLogWriter:
         self._waiting_puts = 0
         self._in_flight = 0
         self._written = 0
+        self._accepted = 0
         self._failed = 0
         self._dropped = 0
+
+    @property
+    def accepted(self) -> int:
+        """Records taken by ``put`` so far."""
+        return self._accepted
+
+    def settled(self) -> bool:
+        """Whether every record accepted so far is written or accounted as lost."""
+        return self._written + self._failed + self._dropped >= self._accepted
 
     @property
     def written(self) -> int:
@@ -91,6 +101,7 @@ class RequestLogWriter:
             await self._queue.put(record)
         finally:
             self._waiting_puts -= 1
+        self._accepted += 1
 
     async def drain_and_stop(self, timeout: float | None = None) -> None:
         """Write every record queued (or being put) so far, then stop.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Engine, String, and_, or_, select
+from sqlalchemy import ColumnElement, Engine, String, Text, and_, or_, select
 
 from keel.core import InvalidRequest
 from keel.store._record import RequestRecord
@@ -50,6 +51,11 @@ def cap_body(text: str | None, limit: int) -> tuple[str | None, bool]:
     return data[:limit].decode("utf-8", errors="ignore"), True
 
 
+_TEXT_COLUMNS = frozenset(
+    column.name for column in request_log.columns if isinstance(column.type, String | Text)
+)
+
+
 def _row_from_record(record: RequestRecord) -> dict[str, Any]:
     row = {name: getattr(record, name) for name in _FIELDS}
     for name, value in row.items():
@@ -80,12 +86,45 @@ def _record_from_row(row: Any) -> RequestRecord:
 
 def insert_records(engine: Engine, records: Iterable[RequestRecord]) -> int:
     """Insert ``records`` in one transaction (one executemany); returns how many."""
+    if engine.dialect.name == "sqlite":
+        # The request log is written for every request: on SQLite, plain tuples through
+        # the driver cost a third of what SQLAlchemy's per-row bind processing does.
+        tuples = [_sqlite_tuple(record) for record in records]
+        if not tuples:
+            return 0
+        with engine.begin() as connection:
+            connection.exec_driver_sql(_SQLITE_INSERT, tuples)
+        return len(tuples)
     rows = [_row_from_record(record) for record in records]
     if not rows:
         return 0
     with engine.begin() as connection:
         connection.execute(request_log.insert(), rows)
     return len(rows)
+
+
+_SQLITE_INSERT = (
+    f"INSERT INTO request_log ({', '.join(_FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)})"
+)
+_CREATED_AT = _FIELDS.index("created_at")
+_EXTRA = _FIELDS.index("extra")
+_STRING_FIELDS = [(i, _MAX_LENGTHS.get(name)) for i, name in enumerate(_FIELDS) if name in _TEXT_COLUMNS]
+
+
+def _sqlite_tuple(record: RequestRecord) -> tuple[Any, ...]:
+    """``record`` as the driver takes it, in the form SQLAlchemy stores and reads back:
+    timestamps as naive UTC text, ``extra`` as JSON text (NULL when empty)."""
+    values = [getattr(record, name) for name in _FIELDS]
+    created = record.created_at
+    if created.tzinfo is not None:
+        created = created.astimezone(UTC)
+    values[_CREATED_AT] = created.strftime("%Y-%m-%d %H:%M:%S.%f")
+    values[_EXTRA] = json.dumps(record.extra, default=str) if record.extra else None
+    for i, limit in _STRING_FIELDS:
+        value = values[i]
+        if isinstance(value, str):
+            values[i] = _storable(value[:limit] if limit is not None else value)
+    return tuple(values)
 
 
 def _status_condition(status: StatusFilter | str) -> ColumnElement[bool]:
