@@ -74,7 +74,12 @@ def logs(
     if as_json:
         typer.echo(json.dumps([_as_json(record) for record in records], ensure_ascii=False))
     elif records:
-        Console().print(_table(records))
+        # Piped output gets no terminal width from Rich (80 columns): give the table the
+        # room its thirteen columns need rather than eliding them.
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=200)
+        console.print(_table(records))
     else:
         typer.echo("no requests match", err=True)
 
@@ -139,7 +144,10 @@ def _text(value: str | None) -> str:
 def _number(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.0f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        # Milliseconds: a gateway answers in well under one, so keep a decimal there.
+        return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+    return str(value)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,9 +28,9 @@ import orjson
 
 from keel.core import InvalidRequest, JSONObject, ProviderError, ProviderSettings, Usage
 from keel.providers._base import Deployment, ProviderResponse, StreamChunk
-from keel.providers._http import UpstreamClient, finish_stream
+from keel.providers._event_stream import UpstreamEventStream
+from keel.providers._http import UpstreamClient
 from keel.providers._registry import provider
-from keel.providers._sse import SSEEvent, SSEParser
 from keel.providers._tokens import count_tokens
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -372,13 +372,17 @@ def _usage(usage: Any) -> Usage | None:
 # -- stream: Anthropic events → OpenAI chat.completion.chunk ------------------------------------
 
 
-class AnthropicChunkStream:
+class AnthropicChunkStream(UpstreamEventStream):
     """OpenAI chunks translated from one Messages API event stream.
 
     Yields a role chunk, content and tool-call deltas, a chunk with ``finish_reason``
     and, last, a usage-only chunk (``choices: []``) that the gateway forwards only when
     ``client_wants_usage``. ``usage`` is set once upstream reported it.
     """
+
+    __slots__ = ("_created", "_id", "_input", "_model", "_tool_index")
+
+    _cut_text = "message_stop"
 
     def __init__(
         self,
@@ -387,16 +391,7 @@ class AnthropicChunkStream:
         deployment: Deployment,
         client_wants_usage: bool,
     ) -> None:
-        self._resp = resp
-        self._client = client
-        self._deployment = deployment
-        self._parser = SSEParser()
-        self._events: list[SSEEvent] = []
-        self._next = 0
-        self._done = False
-        self._closed = False
-        self.client_wants_usage = client_wants_usage
-        self.usage: Usage | None = None
+        super().__init__(resp, client, deployment, client_wants_usage)
         self._id = ""
         self._model = deployment.model
         self._created = int(time.time())
@@ -404,42 +399,7 @@ class AnthropicChunkStream:
         # Anthropic numbers content blocks; OpenAI numbers tool calls: block → call index.
         self._tool_index: dict[int, int] = {}
 
-    def __aiter__(self) -> AnthropicChunkStream:
-        return self
-
-    def buffered(self) -> bool:
-        return self._next < len(self._events)
-
-    async def __anext__(self) -> StreamChunk:
-        while True:
-            while self._next < len(self._events):
-                event, data = self._events[self._next]
-                self._next += 1
-                chunk = self._translate(event, data)
-                if chunk is not None:
-                    return StreamChunk(chunk)
-            if self._done:
-                await self._finish()
-                raise StopAsyncIteration
-            await self._read()
-
-    async def _read(self) -> None:
-        try:
-            piece = await self._resp.content.readany()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self._abort()
-            raise self._client.stream_error(exc, self._deployment.timeouts) from exc
-        self._events = self._parser.feed(piece) if piece else self._parser.flush()
-        self._next = 0
-        if not piece and not self._events:
-            self._abort()
-            raise ProviderError(
-                f"{self._client.provider} stream ended before message_stop",
-                retryable=False,
-                kind="stream_cut",
-            )
-
-    def _translate(self, event: str, data: bytes) -> JSONObject | None:
+    def _translate(self, event: str, data: bytes) -> StreamChunk | None:
         if event == "ping":
             return None
         try:
@@ -485,13 +445,13 @@ class AnthropicChunkStream:
             self._done = True
             if self.usage is None:
                 return None
-            return {**self._chunk_head(), "choices": [], "usage": self.usage.to_openai()}
+            return StreamChunk({**self._chunk_head(), "choices": [], "usage": self.usage.to_openai()})
         if kind == "error":
             self._abort()
             raise _stream_error(self._client, obj, data)
         return None  # content_block_stop, and event types added after this was written
 
-    def _delta(self, obj: JSONObject) -> JSONObject | None:
+    def _delta(self, obj: JSONObject) -> StreamChunk | None:
         delta = obj.get("delta") or {}
         kind = delta.get("type")
         if kind == "text_delta":
@@ -514,26 +474,10 @@ class AnthropicChunkStream:
             "model": self._model,
         }
 
-    def _chunk(self, delta: JSONObject, finish_reason: str | None = None) -> JSONObject:
+    def _chunk(self, delta: JSONObject, finish_reason: str | None = None) -> StreamChunk:
         chunk = self._chunk_head()
         chunk["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
-        return chunk
-
-    async def _finish(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await finish_stream(self._resp, complete=True)
-
-    def _abort(self) -> None:
-        self._done = True
-        self._events = []
-        if not self._closed:
-            self._closed = True
-            self._resp.close()
-
-    async def aclose(self) -> None:
-        """Stop the stream; before ``message_stop`` this closes the connection."""
-        self._abort()
+        return StreamChunk(chunk)
 
 
 def _stream_error(client: UpstreamClient, obj: JSONObject, data: bytes) -> ProviderError:

@@ -13,9 +13,9 @@ import orjson
 
 from keel.core import JSONObject, ProviderError, ProviderSettings, Usage
 from keel.providers._base import Deployment, ProviderResponse, StreamChunk, with_model
-from keel.providers._http import UpstreamClient, finish_stream
+from keel.providers._event_stream import UpstreamEventStream
+from keel.providers._http import UpstreamClient
 from keel.providers._registry import provider
-from keel.providers._sse import SSEEvent, SSEParser
 from keel.providers._tokens import count_tokens
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -78,27 +78,12 @@ class OpenAIProvider:
         return OpenAIChunkStream(resp, self._client, deployment, client_wants_usage)
 
 
-class OpenAIChunkStream:
-    """Chunks of one upstream stream, until ``data: [DONE]``.
+class OpenAIChunkStream(UpstreamEventStream):
+    """Chunks of one upstream stream, until ``data: [DONE]``, each with its upstream
+    bytes in ``raw``. Keel always asks upstream for the usage-only chunk; see
+    ``client_wants_usage``."""
 
-    ``client_wants_usage`` says whether the client itself asked for the usage-only chunk
-    (``choices: []``) that Keel always requests upstream; the gateway drops that chunk
-    when it did not. ``usage`` is set when a chunk carries usage.
-    """
-
-    __slots__ = (
-        "_client",
-        "_closed",
-        "_deployment",
-        "_done",
-        "_events",
-        "_finished_choice",
-        "_next",
-        "_parser",
-        "_resp",
-        "client_wants_usage",
-        "usage",
-    )
+    __slots__ = ("_finished_choice",)
 
     def __init__(
         self,
@@ -107,62 +92,19 @@ class OpenAIChunkStream:
         deployment: Deployment,
         client_wants_usage: bool,
     ) -> None:
-        self._resp = resp
-        self._client = client
-        self._deployment = deployment
-        self._parser = SSEParser()
-        self._events: list[SSEEvent] = []
-        self._next = 0
-        self._done = False
-        self._closed = False
+        super().__init__(resp, client, deployment, client_wants_usage)
         self._finished_choice = False
-        self.client_wants_usage = client_wants_usage
-        self.usage: Usage | None = None
 
-    def __aiter__(self) -> OpenAIChunkStream:
-        return self
+    def _complete_at_eof(self) -> bool:
+        # Some servers (older llama.cpp, Ollama) end a complete stream without [DONE];
+        # without a finish_reason it was cut.
+        return self._finished_choice
 
-    def buffered(self) -> bool:
-        return self._next < len(self._events)
-
-    async def __anext__(self) -> StreamChunk:
-        while True:
-            if self._next < len(self._events):
-                data = self._events[self._next][1]
-                self._next += 1
-                if data == b"[DONE]":
-                    await self._end()
-                    raise StopAsyncIteration
-                return self._chunk(data)
-            if self._done:
-                raise StopAsyncIteration
-            await self._read()
-
-    async def _read(self) -> None:
-        try:
-            piece = await self._resp.content.readany()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self._abort()
-            raise self._client.stream_error(exc, self._deployment.timeouts) from exc
-        if piece:
-            self._events = self._parser.feed(piece)
-        else:
-            self._events = self._parser.flush()
-            if not self._events:
-                # Some servers (older llama.cpp, Ollama) end a complete stream without
-                # [DONE]; without a finish_reason it was cut.
-                if self._finished_choice:
-                    await self._end()
-                    return
-                self._abort()
-                raise ProviderError(
-                    f"{self._client.provider} stream ended before it was complete",
-                    retryable=False,
-                    kind="stream_cut",
-                )
-        self._next = 0
-
-    def _chunk(self, data: bytes) -> StreamChunk:
+    def _translate(self, event: str, data: bytes) -> StreamChunk | None:
+        if data == b"[DONE]":
+            self._done = True
+            self._events = []
+            return None
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -190,24 +132,6 @@ class OpenAIChunkStream:
                 if choice.get("finish_reason"):
                     self._finished_choice = True
         return StreamChunk(obj, data)
-
-    async def _end(self) -> None:
-        self._done = True
-        self._events = []
-        if not self._closed:
-            self._closed = True
-            await finish_stream(self._resp, complete=True)
-
-    def _abort(self) -> None:
-        self._done = True
-        self._events = []
-        if not self._closed:
-            self._closed = True
-            self._resp.close()
-
-    async def aclose(self) -> None:
-        """Stop the stream; before [DONE] this closes the connection so upstream stops."""
-        self._abort()
 
 
 @provider("openai")

@@ -103,9 +103,7 @@ def insert_records(engine: Engine, records: Iterable[RequestRecord]) -> int:
     return len(rows)
 
 
-_SQLITE_INSERT = (
-    f"INSERT INTO request_log ({', '.join(_FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)})"
-)
+_SQLITE_INSERT = f"INSERT INTO request_log ({', '.join(_FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)})"
 _CREATED_AT = _FIELDS.index("created_at")
 _EXTRA = _FIELDS.index("extra")
 _STRING_FIELDS = [(i, _MAX_LENGTHS.get(name)) for i, name in enumerate(_FIELDS) if name in _TEXT_COLUMNS]
