@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 
 from keel.core import InvalidRequest, JSONObject, ProviderError, ProviderSettings, Usage
@@ -384,14 +383,7 @@ class AnthropicChunkStream(UpstreamEventStream):
 
     _cut_text = "message_stop"
 
-    def __init__(
-        self,
-        resp: aiohttp.ClientResponse,
-        client: UpstreamClient,
-        deployment: Deployment,
-        client_wants_usage: bool,
-    ) -> None:
-        super().__init__(resp, client, deployment, client_wants_usage)
+    def _start(self, deployment: Deployment) -> None:
         self._id = ""
         self._model = deployment.model
         self._created = int(time.time())
@@ -405,12 +397,7 @@ class AnthropicChunkStream(UpstreamEventStream):
         try:
             obj: JSONObject = orjson.loads(data)
         except orjson.JSONDecodeError:
-            self._abort()
-            raise ProviderError(
-                f"{self._client.provider} streamed an event that is not JSON",
-                body=self._client.scrub(data),
-                kind="bad_response",
-            ) from None
+            raise self._not_json(data, "an event") from None
         kind = obj.get("type", event)
         if kind == "content_block_delta":
             return self._delta(obj)

@@ -60,6 +60,11 @@ class UpstreamEventStream(ABC):
         self._closed = False
         self.client_wants_usage = client_wants_usage
         self.usage: Usage | None = None
+        self._start(deployment)
+
+    @abstractmethod
+    def _start(self, deployment: Deployment) -> None:
+        """Sets up the subclass's translation state (called once, by ``__init__``)."""
 
     @abstractmethod
     def _translate(self, event: str, data: bytes) -> StreamChunk | None:
@@ -110,6 +115,15 @@ class UpstreamEventStream(ABC):
             f"{self._client.provider} stream ended before {self._cut_text}",
             retryable=False,
             kind="stream_cut",
+        )
+
+    def _not_json(self, data: bytes, what: str) -> ProviderError:
+        """Aborts the stream; the error for ``data`` (``what`` it is) not parsing as JSON."""
+        self._abort()
+        return ProviderError(
+            f"{self._client.provider} streamed {what} that is not JSON",
+            body=self._client.scrub(data),
+            kind="bad_response",
         )
 
     async def _finish(self) -> None:

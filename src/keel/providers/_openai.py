@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aiohttp
 import orjson
 
 from keel.core import JSONObject, ProviderError, ProviderSettings, Usage
@@ -85,14 +84,7 @@ class OpenAIChunkStream(UpstreamEventStream):
 
     __slots__ = ("_finished_choice",)
 
-    def __init__(
-        self,
-        resp: aiohttp.ClientResponse,
-        client: UpstreamClient,
-        deployment: Deployment,
-        client_wants_usage: bool,
-    ) -> None:
-        super().__init__(resp, client, deployment, client_wants_usage)
+    def _start(self, deployment: Deployment) -> None:
         self._finished_choice = False
 
     def _complete_at_eof(self) -> bool:
@@ -108,12 +100,7 @@ class OpenAIChunkStream(UpstreamEventStream):
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
-            self._abort()
-            raise ProviderError(
-                f"{self._client.provider} streamed a chunk that is not JSON",
-                body=self._client.scrub(data),
-                kind="bad_response",
-            ) from None
+            raise self._not_json(data, "a chunk") from None
         usage = obj.get("usage")
         if usage:
             self.usage = Usage.from_openai(usage)
