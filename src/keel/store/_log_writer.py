@@ -49,6 +49,8 @@ class RequestLogWriter:
         self._retry_backoff = retry_backoff
         self._queue: asyncio.Queue[RequestRecord | None] = asyncio.Queue(maxsize=settings.queue_size)
         self._task: asyncio.Task[None] | None = None
+        # Set by ``put`` when a whole batch is queued, and by ``drain_and_stop``.
+        self._batch_ready = asyncio.Event()
         self._closed = False
         # Callers blocked in ``put`` on a full queue: their records are not queued yet
         # but are owed a write all the same.
@@ -101,6 +103,8 @@ class RequestLogWriter:
             await self._queue.put(record)
         finally:
             self._waiting_puts -= 1
+        if self._queue.qsize() >= self._batch_size:
+            self._batch_ready.set()
         self._accepted += 1
 
     async def drain_and_stop(self, timeout: float | None = None) -> None:
@@ -118,6 +122,7 @@ class RequestLogWriter:
         try:
             async with asyncio.timeout(timeout):
                 await self._queue.put(_STOP)
+                self._batch_ready.set()
                 await asyncio.shield(self._task)
         except TimeoutError:
             # The batch being inserted is not confirmed (its thread runs on): count it.
@@ -160,7 +165,12 @@ class RequestLogWriter:
 
     async def _next_batch(self, *, wait: bool) -> tuple[list[RequestRecord], bool]:
         """Up to ``batch_size`` records: the first one (awaited unless ``wait`` is
-        false), then whatever arrives within ``flush_interval`` of it."""
+        false), then whatever arrives within ``flush_interval`` of it.
+
+        After the first record the task sleeps until the deadline or until ``put`` says
+        a full batch is waiting, then takes what is queued without awaiting each record:
+        waking once per record would cost the event loop a task switch per request.
+        """
         batch: list[RequestRecord] = []
         if wait:
             first = await self._queue.get()
@@ -173,22 +183,23 @@ class RequestLogWriter:
         batch.append(first)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._flush_interval
-        while len(batch) < self._batch_size:
-            if self._queue.empty():
-                remaining = deadline - loop.time()
-                if not wait or remaining <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(remaining):
-                        item = await self._queue.get()
-                except TimeoutError:
-                    break
-            else:
+        while True:
+            while len(batch) < self._batch_size and not self._queue.empty():
                 item = self._queue.get_nowait()
-            if item is _STOP:
-                return batch, True
-            batch.append(item)
-        return batch, False
+                if item is _STOP:
+                    return batch, True
+                batch.append(item)
+            remaining = deadline - loop.time()
+            if len(batch) >= self._batch_size or not wait or remaining <= 0:
+                return batch, False
+            self._batch_ready.clear()
+            if self._queue.qsize() + len(batch) >= self._batch_size:
+                continue
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._batch_ready.wait()
+            except TimeoutError:
+                pass
 
     async def _write(self, batch: list[RequestRecord]) -> None:
         for attempt in range(1, self._max_attempts + 1):
