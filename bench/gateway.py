@@ -1,20 +1,23 @@
 """The gateway benchmark: Keel's overhead over a direct call to the same upstream.
 
-One run starts ``bench.upstream`` and ``keel serve`` (request logging on, bodies kept,
-SQLite in a temporary KEEL_HOME) as separate processes, then drives both with an aiohttp
-load generator in this process, for every combination of {direct, through Keel},
-{non-streaming, streaming} and concurrency {1, 16, 64}. Each phase is a warm-up, then a
+One run starts ``bench.upstream``, ``bench.floor_proxy`` (a bare pass-through proxy on
+the same uvicorn + aiohttp stack: the cheapest possible gateway) and ``keel serve``
+(request logging on, bodies kept, SQLite in a temporary KEEL_HOME) as separate
+processes, then drives them with an aiohttp load generator in this process, for every
+combination of {direct, through the floor proxy, through Keel}, {non-streaming,
+streaming} and concurrency {1, 16, 64}. Each phase is a warm-up, then a
 fixed number of requests; it reports throughput, latency p50/p99, time to first byte (response headers, or the
 first SSE ``data:`` chunk when streaming), errors, and the CPU time each process spent
-per request, read from its own counters. A soak at concurrency 64 then checks that the
+per request, read from its own counters; Keel's CPU minus the floor proxy's is what
+Keel itself costs above its server and client libraries. A soak at concurrency 64 then checks that the
 gateway's resident memory stays flat. Numbers go to a Rich table and, with ``--json``,
 to a file.
 
     python -m bench.gateway                  # full run: 3 repeats per phase, 100k soak (~6 min)
     python -m bench.gateway --quick --soak 0 # a smoke run in seconds
 
-With ``--repeat`` above 1 every phase is run that many times (direct and Keel
-alternating) and the median of each measure is reported.
+With ``--repeat`` above 1 every phase is run that many times (direct, floor and Keel
+interleaved) and the median of each measure is reported.
 
 Only 127.0.0.1 is used, every count is bounded, and the run stops by itself.
 """
@@ -51,12 +54,12 @@ from rich.table import Table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 Mode = Literal["non-stream", "stream"]
-Target = Literal["direct", "keel"]
+Target = Literal["direct", "floor", "keel"]
 
 MODEL = "bench-model"
 CONCURRENCIES = (1, 16, 64)
 MODES: tuple[Mode, ...] = ("non-stream", "stream")
-TARGETS: tuple[Target, ...] = ("direct", "keel")
+TARGETS: tuple[Target, ...] = ("direct", "floor", "keel")
 SOAK_CONCURRENCY = 64
 SOAK_SAMPLE_EVERY = 5_000
 # Per-request client timeout: far above any healthy latency here, so a hang is an error.
@@ -249,6 +252,27 @@ def start_upstream(workdir: Path) -> tuple[Child, int]:
     return child, int(match.group(1))
 
 
+def start_floor(workdir: Path, port: int, upstream_port: int) -> Child:
+    log_path = workdir / "floor.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.floor_proxy",
+                "--port",
+                str(port),
+                "--upstream",
+                f"http://127.0.0.1:{upstream_port}",
+            ],
+            cwd=REPO_ROOT,
+            env=child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return Child("floor", proc, log_path)
+
+
 def write_keel_config(workdir: Path, keel_port: int, upstream_port: int) -> Path:
     config = workdir / "keel.yaml"
     config.write_text(
@@ -326,8 +350,10 @@ async def wait_healthy(child: Child, url: str, timeout: float = 90.0) -> None:
 
 
 def pin(processes: Sequence[tuple[psutil.Process, list[int]]]) -> bool:
-    """Give the gateway a core of its own (upstream and load generator share the other),
-    so that its CPU time and latency are not mixed up with the stand-ins' scheduling."""
+    """Give the gateways a core of their own (upstream and load generator share the
+    other), so that a gateway's CPU time and latency are not mixed up with the
+    stand-ins' scheduling. Keel and the floor proxy share CPU 0 but never run a phase
+    at the same time."""
     try:
         for proc, cpus in processes:
             proc.cpu_affinity(cpus)
@@ -362,7 +388,10 @@ class LogWatch:
 # ---------------------------------------------------------------------------- measuring
 
 
-def cpu_seconds(proc: psutil.Process) -> float:
+def cpu_seconds(proc: psutil.Process | None) -> float:
+    """User + system time of every thread; 0 for the direct target's missing gateway."""
+    if proc is None:
+        return 0.0
     times = proc.cpu_times()
     return times.user + times.system
 
@@ -422,9 +451,8 @@ class Bench:
     """The running processes and what the run has measured so far."""
 
     upstream: Child
-    keel: Child
-    upstream_url: str
-    keel_url: str
+    gateways: dict[Target, Child]
+    urls: dict[Target, str]
     log_watch: LogWatch
     progress: Progress
     keel_requests: int = 0
@@ -433,10 +461,11 @@ class Bench:
     async def phase(
         self, target: Target, mode: Mode, concurrency: int, total: int, warmup: int
     ) -> PhaseResult:
-        base = self.keel_url if target == "keel" else self.upstream_url
-        url = f"{base}/v1/chat/completions"
+        url = f"{self.urls[target]}/v1/chat/completions"
         stream = mode == "stream"
-        gateway, upstream, me = self.keel.ps, self.upstream.ps, psutil.Process()
+        child = self.gateways.get(target)
+        gateway = child.ps if child is not None else None
+        upstream, me = self.upstream.ps, psutil.Process()
         label = f"{target:>6} {mode:<10} c={concurrency:<3}"
         task = self.progress.add_task(label, total=warmup + total)
 
@@ -477,7 +506,7 @@ class Bench:
             p99_ms=percentile(samples.latencies_ms, 99),
             ttfb_p50_ms=percentile(samples.ttfb_ms, 50),
             ttfb_p99_ms=percentile(samples.ttfb_ms, 99),
-            gateway_cpu_ms_per_req=per_req(0) if target == "keel" else None,
+            gateway_cpu_ms_per_req=per_req(0) if gateway is not None else None,
             upstream_cpu_ms_per_req=per_req(1),
             loadgen_cpu_ms_per_req=per_req(2),
             machine_busy_pct=busy_pct(machine_before, machine_after),
@@ -488,8 +517,8 @@ class Bench:
         return result
 
     async def soak(self, total: int) -> SoakResult:
-        url = f"{self.keel_url}/v1/chat/completions"
-        gateway = self.keel.ps
+        url = f"{self.urls['keel']}/v1/chat/completions"
+        gateway = self.gateways["keel"].ps
         task = self.progress.add_task(f"  soak mixed      c={SOAK_CONCURRENCY}", total=total)
         samples = [SoakSample(0, gateway.memory_info().rss / 2**20)]
 
@@ -539,7 +568,10 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 
 def results_table(results: Sequence[PhaseResult]) -> Table:
-    table = Table(title="Direct to upstream vs through Keel (latencies in ms)")
+    table = Table(
+        title="Direct to upstream vs through the floor proxy vs through Keel "
+        "(latencies in ms; added p50 = p50 minus direct p50)"
+    )
     for name in ("target", "mode", "c", "req/s", "p50", "p99", "ttfb p50", "ttfb p99", "errors", "added p50"):
         table.add_column(name, justify="left" if name in ("target", "mode") else "right")
     for r in results:
@@ -553,14 +585,24 @@ def results_table(results: Sequence[PhaseResult]) -> Table:
             fmt(r.ttfb_p50_ms),
             fmt(r.ttfb_p99_ms),
             str(r.errors),
-            fmt(added_p50(results, r.mode, r.concurrency)) if r.target == "keel" else "",
+            fmt(added_p50(results, r.mode, r.concurrency, r.target)) if r.target != "direct" else "",
         )
     return table
 
 
 def cpu_table(results: Sequence[PhaseResult]) -> Table:
     table = Table(title="CPU time per request (ms), from each process's own counters")
-    for name in ("target", "mode", "c", "gateway", "upstream", "load generator", "machine busy %"):
+    columns = (
+        "target",
+        "mode",
+        "c",
+        "gateway",
+        "keel - floor",
+        "upstream",
+        "load generator",
+        "machine busy %",
+    )
+    for name in columns:
         table.add_column(name, justify="left" if name in ("target", "mode") else "right")
     for r in results:
         table.add_row(
@@ -568,6 +610,7 @@ def cpu_table(results: Sequence[PhaseResult]) -> Table:
             r.mode,
             str(r.concurrency),
             fmt(r.gateway_cpu_ms_per_req, 3),
+            fmt(keel_above_floor(results, r.mode, r.concurrency), 3) if r.target == "keel" else "",
             fmt(r.upstream_cpu_ms_per_req, 3),
             fmt(r.loadgen_cpu_ms_per_req, 3),
             f"{r.machine_busy_pct:.0f}",
@@ -636,11 +679,23 @@ def summarise(results: Sequence[PhaseResult]) -> list[PhaseResult]:
     return [median_of(runs) for runs in keys.values()]
 
 
-def added_p50(results: Sequence[PhaseResult], mode: Mode, c: int) -> float | None:
-    keel, direct = find(results, "keel", mode, c), find(results, "direct", mode, c)
-    if keel is None or direct is None or keel.p50_ms is None or direct.p50_ms is None:
+def added_p50(results: Sequence[PhaseResult], mode: Mode, c: int, target: Target = "keel") -> float | None:
+    """``target``'s p50 minus the direct p50 at the same mode and concurrency."""
+    proxied, direct = find(results, target, mode, c), find(results, "direct", mode, c)
+    if proxied is None or direct is None or proxied.p50_ms is None or direct.p50_ms is None:
         return None
-    return keel.p50_ms - direct.p50_ms
+    return proxied.p50_ms - direct.p50_ms
+
+
+def keel_above_floor(results: Sequence[PhaseResult], mode: Mode, c: int) -> float | None:
+    """Keel's CPU ms/request minus the floor proxy's: what Keel itself costs above the
+    server and client libraries every proxy on this stack pays."""
+    keel, floor = find(results, "keel", mode, c), find(results, "floor", mode, c)
+    if keel is None or floor is None:
+        return None
+    if keel.gateway_cpu_ms_per_req is None or floor.gateway_cpu_ms_per_req is None:
+        return None
+    return keel.gateway_cpu_ms_per_req - floor.gateway_cpu_ms_per_req
 
 
 @dataclass
@@ -648,6 +703,8 @@ class Verdict:
     target: str
     value: str
     met: bool | None
+    # Reported for context, never a pass or a miss.
+    informational: bool = False
 
 
 def verdicts(results: Sequence[PhaseResult], soak: SoakResult | None) -> list[Verdict]:
@@ -671,6 +728,22 @@ def verdicts(results: Sequence[PhaseResult], soak: SoakResult | None) -> list[Ve
                 None if worst is None else worst <= TARGET_CPU_MS_PER_REQ,
             )
         )
+    for mode in MODES:
+        floor = [r.gateway_cpu_ms_per_req for r in results if r.target == "floor" and r.mode == mode]
+        above = [keel_above_floor(results, mode, c) for c in CONCURRENCIES]
+        present = [a for a in above if a is not None]
+        floors = [f for f in floor if f is not None]
+        out.append(
+            Verdict(
+                f"Keel CPU above the floor proxy's, c=1/16/64 ({mode})",
+                f"{' / '.join(fmt(a, 3) for a in above)} ms (floor {fmt(min(floors, default=None), 3)}-"
+                f"{fmt(max(floors, default=None), 3)} ms)"
+                if present
+                else "—",
+                None,
+                informational=True,
+            )
+        )
     at_64 = [r for r in results if r.concurrency == 64]
     errors = sum(r.errors for r in at_64)
     out.append(Verdict("no errors at c=64 (all phases)", str(errors), errors == 0 if at_64 else None))
@@ -687,13 +760,19 @@ def verdicts(results: Sequence[PhaseResult], soak: SoakResult | None) -> list[Ve
     return out
 
 
-def verdict_table(items: Sequence[Verdict]) -> Table:
-    table = Table(title="Targets (2-core machine, request logging with bodies on)")
+def verdict_table(items: Sequence[Verdict], pinned: bool) -> Table:
+    table = Table(
+        title="Targets (2-core machine, request logging with bodies on, "
+        + ("gateway pinned to CPU 0)" if pinned else "no CPU pinning)")
+    )
     table.add_column("target")
     table.add_column("measured", justify="right")
     table.add_column("result")
     for v in items:
-        result = "[dim]n/a[/]" if v.met is None else ("[green]PASS[/]" if v.met else "[red]MISS[/]")
+        if v.informational:
+            result = "[dim]info[/]"
+        else:
+            result = "[dim]n/a[/]" if v.met is None else ("[green]PASS[/]" if v.met else "[red]MISS[/]")
         table.add_row(v.target, v.value, result)
     return table
 
@@ -778,12 +857,13 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         "--repeat",
         type=int,
         default=3,
-        help="run every direct/Keel pair this many times (3; 1 with --quick); the median counts",
+        help="run every direct/floor/Keel triple this many times (3; 1 with --quick); the median counts",
     )
     parser.add_argument(
         "--pin",
         action="store_true",
-        help="pin the gateway to CPU 0 and the rest to the other cores (best on an otherwise idle machine)",
+        help="pin the gateway (Keel or the floor proxy) to CPU 0 and the upstream and load generator "
+        "to the other cores (best on an otherwise idle machine)",
     )
     parser.add_argument("--mode", choices=MODES, action="append", help="only this mode (repeatable)")
     parser.add_argument(
@@ -811,18 +891,36 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     )
 
 
+@dataclass
+class Processes:
+    upstream: Child
+    floor: Child
+    keel: Child
+    urls: dict[Target, str]
+
+
 @contextlib.contextmanager
-def processes(workdir: Path, profile_to: Path | None) -> Iterator[tuple[Child, int, Child, int, Path]]:
+def processes(workdir: Path, profile_to: Path | None) -> Iterator[Processes]:
     upstream, upstream_port = start_upstream(workdir)
-    keel: Child | None = None
+    started: list[Child] = []
     try:
-        keel_port = free_port()
+        floor_port, keel_port = free_port(), free_port()
+        started.append(floor := start_floor(workdir, floor_port, upstream_port))
         config = write_keel_config(workdir, keel_port, upstream_port)
-        keel = start_keel(workdir, config, profile_to)
-        yield upstream, upstream_port, keel, keel_port, config
+        started.append(keel := start_keel(workdir, config, profile_to))
+        yield Processes(
+            upstream,
+            floor,
+            keel,
+            {
+                "direct": f"http://127.0.0.1:{upstream_port}",
+                "floor": f"http://127.0.0.1:{floor_port}",
+                "keel": f"http://127.0.0.1:{keel_port}",
+            },
+        )
     finally:
-        if keel is not None:
-            keel.stop()
+        for child in reversed(started):
+            child.stop()
         upstream.stop()
 
 
@@ -834,24 +932,30 @@ async def run(plan: Plan) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="keel-bench-") as tmp:
         workdir = Path(tmp)
-        with processes(workdir, plan.profile) as (upstream, upstream_port, keel, keel_port, _):
-            keel_url = f"http://127.0.0.1:{keel_port}"
-            await wait_healthy(upstream, f"http://127.0.0.1:{upstream_port}/health")
-            await wait_healthy(keel, f"{keel_url}/health/live")
+        with processes(workdir, plan.profile) as procs:
+            upstream, keel, urls = procs.upstream, procs.keel, procs.urls
+            await wait_healthy(upstream, f"{urls['direct']}/health")
+            await wait_healthy(procs.floor, f"{urls['floor']}/health")
+            await wait_healthy(keel, f"{urls['keel']}/health/live")
             cores = os.cpu_count() or 1
+            others = list(range(1, cores))
             pinned = (
                 plan.pin
                 and cores >= 2
                 and pin(
                     [
                         (keel.ps, [0]),
-                        (upstream.ps, list(range(1, cores))),
-                        (psutil.Process(), list(range(1, cores))),
+                        (procs.floor.ps, [0]),
+                        (upstream.ps, others),
+                        (psutil.Process(), others),
                     ]
                 )
             )
+            if plan.pin and not pinned:
+                console.print("[yellow]--pin asked for, but CPU affinity could not be set[/]")
             console.print(
-                "gateway pinned to CPU 0; upstream and load generator share the rest"
+                f"CPU pinning: gateway (Keel or floor proxy) on CPU 0; upstream and load generator on "
+                f"CPU {others[0]}{f'-{others[-1]}' if len(others) > 1 else ''}"
                 if pinned
                 else "no CPU pinning: gateway, upstream and load generator share every core"
             )
@@ -865,10 +969,9 @@ async def run(plan: Plan) -> int:
             )
             bench = Bench(
                 upstream=upstream,
-                keel=keel,
-                upstream_url=f"http://127.0.0.1:{upstream_port}",
-                keel_url=keel_url,
-                log_watch=LogWatch(keel_url),
+                gateways={"floor": procs.floor, "keel": keel},
+                urls=urls,
+                log_watch=LogWatch(urls["keel"]),
                 progress=progress,
             )
             soak: SoakResult | None = None
@@ -878,8 +981,8 @@ async def run(plan: Plan) -> int:
                     if mode not in plan.only:
                         continue
                     for c in CONCURRENCIES:
-                        # Direct and Keel back to back, so that load from others on the
-                        # machine tends to hit both sides of a comparison alike.
+                        # Direct, floor and Keel back to back, so that load from others
+                        # on the machine tends to hit every side of a comparison alike.
                         for _ in range(plan.repeat):
                             for target in TARGETS:
                                 await bench.phase(target, mode, c, plan.requests, plan.warmup)
@@ -911,7 +1014,7 @@ async def run(plan: Plan) -> int:
             )
         )
         items = verdicts(final, soak)
-        console.print(verdict_table(items))
+        console.print(verdict_table(items, pinned))
         console.print(f"benchmark wall time: {wall:.0f} s")
         if plan.profile is not None:
             console.print("[yellow]the gateway ran under cProfile: its timings above are inflated[/]")
@@ -928,6 +1031,14 @@ async def run(plan: Plan) -> int:
                 "final_phases": [asdict(r) for r in final],
                 "added_p50_ms": {
                     f"{mode} c={c}": added_p50(final, mode, c) for mode in MODES for c in CONCURRENCIES
+                },
+                "floor_added_p50_ms": {
+                    f"{mode} c={c}": added_p50(final, mode, c, "floor")
+                    for mode in MODES
+                    for c in CONCURRENCIES
+                },
+                "keel_minus_floor_cpu_ms_per_req": {
+                    f"{mode} c={c}": keel_above_floor(final, mode, c) for mode in MODES for c in CONCURRENCIES
                 },
                 "soak": asdict(soak) if soak is not None else None,
                 "request_log_rows": rows,

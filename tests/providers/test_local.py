@@ -16,7 +16,8 @@ import pytest
 from keel.core import InvalidRequest, MissingPrerequisite, ProviderSettings
 from keel.providers import Deployment, Provider, StreamChunk, build_provider
 from keel.providers._demo_model import demo_examples
-from keel.providers._local import LocalChunkStream, LocalProvider, _TextWatcher
+from keel.providers._local import LocalChunkStream, LocalProvider
+from keel.providers._local_engines import TextWatcher
 
 # Building the full demo model (session fixture) can take minutes on a busy machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -193,7 +194,7 @@ async def test_incremental_decoding_never_splits_a_character(demo_tokenizer: Any
     ids = demo_tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(ids) > len(text) // 2  # multi-byte characters span several byte tokens
     pieces: list[str] = []
-    watcher = _TextWatcher(demo_tokenizer, 0, (), threading.Event(), pieces.append)
+    watcher = TextWatcher(demo_tokenizer, 0, (), threading.Event(), pieces.append)
     for end in range(1, len(ids) + 1):
         assert not watcher.should_stop(torch.tensor([ids[:end]]))
     watcher.finish()
