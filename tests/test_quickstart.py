@@ -19,6 +19,7 @@ import openai
 import pytest
 
 from keel.providers import demo_examples
+from tests.streams import stream_text_and_usage
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -83,18 +84,7 @@ async def test_async_and_streaming(served: tuple[str, dict[str, str]]) -> None:
         model="keel-demo", messages=[{"role": "user", "content": example.question}], max_tokens=120
     )
     assert _overlap(reply.choices[0].message.content or "", example.answer) >= 0.8
-    stream = await client.chat.completions.create(
-        model="keel-demo",
-        messages=[{"role": "user", "content": example.question}],
-        max_tokens=120,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    text, usage = "", None
-    async for chunk in stream:
-        if chunk.choices:
-            text += chunk.choices[0].delta.content or ""
-        usage = chunk.usage or usage
+    text, usage = await stream_text_and_usage(client, "keel-demo", example.question, max_tokens=120)
     await client.close()
     assert text == reply.choices[0].message.content, "greedy decoding: streaming must say the same"
     assert usage is not None and usage.completion_tokens > 0

@@ -9,6 +9,7 @@ import openai
 import pytest
 from tests.fakes import FakeDeployment, Fault
 from tests.gateway.conftest import GatewayFactory
+from tests.streams import stream_text_and_usage
 
 
 def test_chat_sync_is_answered_and_recorded(
@@ -45,18 +46,7 @@ async def test_chat_async_stream_relays_chunks_and_usage(
 ) -> None:
     gw = gateway_factory({"gpt-test": [upstream]})
     client = gw.async_client()
-    stream = await client.chat.completions.create(
-        model="gpt-test",
-        messages=[{"role": "user", "content": "one two three"}],
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    text, usage = "", None
-    async for chunk in stream:
-        if chunk.choices:
-            text += chunk.choices[0].delta.content or ""
-        if chunk.usage:
-            usage = chunk.usage
+    text, usage = await stream_text_and_usage(client, "gpt-test", "one two three")
     await client.close()
     assert text == "echo: one two three"
     assert usage is not None
@@ -190,17 +180,7 @@ async def test_anthropic_upstream_behind_the_openai_api(
     sent = upstream.last_request
     assert sent.path == "/v1/messages"
     assert sent.json["system"] in ("be brief", [{"type": "text", "text": "be brief"}])
-    stream = await client.chat.completions.create(
-        model="claude",
-        messages=[{"role": "user", "content": "stream it"}],
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    text, usage = "", None
-    async for chunk in stream:
-        if chunk.choices:
-            text += chunk.choices[0].delta.content or ""
-        usage = chunk.usage or usage
+    text, usage = await stream_text_and_usage(client, "claude", "stream it")
     await client.close()
     assert text == "echo: stream it"
     assert usage is not None
