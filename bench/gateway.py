@@ -5,15 +5,15 @@ the same uvicorn + aiohttp stack: the cheapest possible gateway) and ``keel serv
 (request logging on, bodies kept, SQLite in a temporary KEEL_HOME) as separate
 processes, then drives them with an aiohttp load generator in this process, for every
 combination of {direct, through the floor proxy, through Keel}, {non-streaming,
-streaming} and concurrency {1, 16, 64}. Each phase is a warm-up, then a
-fixed number of requests; it reports throughput, latency p50/p99, time to first byte (response headers, or the
-first SSE ``data:`` chunk when streaming), errors, and the CPU time each process spent
-per request, read from its own counters; Keel's CPU minus the floor proxy's is what
-Keel itself costs above its server and client libraries. A soak at concurrency 64 then checks that the
-gateway's resident memory stays flat. Numbers go to a Rich table and, with ``--json``,
-to a file.
+streaming} and concurrency {1, 16, 64}. Each phase is a warm-up, then a fixed number of
+requests; it reports throughput, latency p50/p99, time to first byte (response headers,
+or the first SSE ``data:`` chunk when streaming), errors, and the CPU time each process
+spent per request, read from its own counters; Keel's CPU minus the floor proxy's is
+what Keel itself costs above its server and client libraries. A soak at concurrency 64
+then checks that Keel's resident memory stays flat. Numbers go to Rich tables and, with
+``--json``, to a file.
 
-    python -m bench.gateway                  # full run: 3 repeats per phase, 100k soak (~6 min)
+    python -m bench.gateway                  # full run: 3 repeats per phase, 100k soak (2-3 min)
     python -m bench.gateway --quick --soak 0 # a smoke run in seconds
 
 With ``--repeat`` above 1 every phase is run that many times (direct, floor and Keel
