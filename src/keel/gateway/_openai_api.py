@@ -16,7 +16,6 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -29,7 +28,6 @@ from keel.core import (
     JSONObject,
     KeelError,
     ProviderError,
-    Usage,
 )
 from keel.gateway._asgi import (
     SSE_HEADERS,
@@ -49,6 +47,7 @@ from keel.gateway._recorder import Recorder, count_usage
 from keel.gateway._routing import Route, Router
 from keel.gateway._stream_text import StreamTranscript
 from keel.providers import ChunkStream, Deployment, Provider, ProviderResponse
+from keel.store import RequestRecord
 
 log = logging.getLogger("keel.gateway")
 
@@ -177,7 +176,12 @@ class OpenAIEndpoint:
             await self._recorder.finish(record, raw)
 
     async def _unary(
-        self, route: Route, body: JSONObject, record: Any, send: Send, id_header: list[tuple[bytes, bytes]]
+        self,
+        route: Route,
+        body: JSONObject,
+        record: RequestRecord,
+        send: Send,
+        id_header: list[tuple[bytes, bytes]],
     ) -> None:
         method = self.op.call
 
@@ -201,7 +205,7 @@ class OpenAIEndpoint:
         self,
         route: Route,
         body: JSONObject,
-        record: Any,
+        record: RequestRecord,
         started: float,
         send: Send,
         id_header: list[tuple[bytes, bytes]],
@@ -256,6 +260,3 @@ class OpenAIEndpoint:
             )
             self._recorder.note_usage(record, usage)
             self._recorder.note_response(record, orjson.dumps(transcript.summary()))
-
-
-__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "OpenAIEndpoint", "Operation", "Usage"]
