@@ -109,27 +109,39 @@ class DisconnectWatcher:
     apart from a server shutdown. Servers also answer ``receive`` with
     ``http.disconnect`` once the response is complete, so sends go through ``send``
     here, which notes the last body message before it goes out.
+
+    The task starts only after ``grace`` seconds: most calls through a fast upstream
+    finish sooner, and a task per request is a measurable share of the gateway's CPU.
+    A client that leaves earlier is noticed when the task starts (its ``receive`` then
+    answers at once), so an abandoned call runs at most ``grace`` longer.
     """
 
-    __slots__ = ("_response_done", "_send", "_task", "disconnected")
+    __slots__ = ("_handler", "_receive", "_response_done", "_send", "_task", "_timer", "disconnected")
 
-    def __init__(self, receive: Receive, send: Send) -> None:
+    def __init__(self, receive: Receive, send: Send, grace: float = 0.05) -> None:
         self.disconnected = False
         self._response_done = False
+        self._receive = receive
         self._send = send
         handler = asyncio.current_task()
         assert handler is not None
+        self._handler = handler
+        self._task: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(grace, self._start)
 
-        async def watch() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    if not self._response_done:
-                        self.disconnected = True
-                        handler.cancel()
-                    return
+    def _start(self) -> None:
+        self._timer = None
+        if not self._response_done:
+            self._task = asyncio.ensure_future(self._watch())
 
-        self._task = asyncio.ensure_future(watch())
+    async def _watch(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                if not self._response_done:
+                    self.disconnected = True
+                    self._handler.cancel()
+                return
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.body" and not message.get("more_body", False):
@@ -137,4 +149,7 @@ class DisconnectWatcher:
         await self._send(message)
 
     def stop(self) -> None:
-        self._task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
