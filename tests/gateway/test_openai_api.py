@@ -59,6 +59,9 @@ async def test_chat_async_stream_relays_chunks_and_usage(
     assert (record.output_tokens, record.usage_source) == (4, "reported")
     assert record.response_body is not None
     assert "echo: one two three" in record.response_body
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{gw.url}/metrics")).text
+    assert 'gen_ai_server_time_to_first_token_seconds_count{gen_ai_request_model="gpt-test"} 1.0' in metrics
 
 
 def test_stream_asks_upstream_for_usage_but_hides_it_from_clients_that_did_not(

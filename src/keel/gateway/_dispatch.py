@@ -32,10 +32,10 @@ UpstreamCall = Callable[[Provider, Deployment], Awaitable[T]]
 
 @dataclass(slots=True)
 class Dispatched(Generic[T]):
+    """The answer and the deployment that gave it (what was tried is in the trace)."""
+
     result: T
-    route: Route
     state: DeploymentState
-    attempts: int
 
 
 @dataclass(slots=True)
@@ -89,7 +89,7 @@ class Dispatcher:
                         raise
                     failed[state] = retries_here + 1
                     continue
-                return Dispatched(result, current, state, trace.attempts)
+                return Dispatched(result, state)
         if last_error is not None:
             raise last_error
         raise UpstreamUnavailable(

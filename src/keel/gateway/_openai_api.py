@@ -259,4 +259,5 @@ class OpenAIEndpoint:
                 done.state.deployment, done.state.provider, _input_text(body), transcript.text()
             )
             self._recorder.note_usage(record, usage)
-            self._recorder.note_response(record, orjson.dumps(transcript.summary()))
+            if self._recorder.keeps_bodies:
+                self._recorder.note_response(record, orjson.dumps(transcript.summary()))

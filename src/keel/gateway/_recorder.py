@@ -61,8 +61,13 @@ class Recorder:
         record.output_tokens = usage.output_tokens
         record.usage_source = usage.source
 
+    @property
+    def keeps_bodies(self) -> bool:
+        """Whether bodies go to the request log (callers skip building them if not)."""
+        return bool(self._body_limit) and self._sink is not None
+
     def note_response(self, record: RequestRecord, payload: bytes) -> None:
-        if self._body_limit and self._sink is not None:
+        if self.keeps_bodies:
             record.response_body, truncated = cap_body(payload.decode("utf-8", "replace"), self._body_limit)
             record.body_truncated = record.body_truncated or truncated
 
