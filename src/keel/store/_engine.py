@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,17 @@ from sqlalchemy.pool import StaticPool
 # Applied to every new SQLite connection. WAL lets `keel logs` read while the gateway
 # writes; NORMAL is durable across process crashes in WAL mode and much cheaper than
 # FULL; busy_timeout makes a second writer wait for the lock instead of failing at once.
+# busy_timeout first: every later statement may have to wait for another connection.
 _SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=5000",
+    "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+# Switching a new database to WAL needs an exclusive lock, and SQLite answers "database
+# is locked" at once (without its busy handler) when several connections race for it,
+# e.g. replicas starting together. WAL is persistent, so a retry soon finds it set.
+_WAL_ATTEMPTS = 100
+_WAL_RETRY_SECONDS = 0.05
 
 # ``extra`` columns may carry values json cannot encode (a datetime, a Decimal): logging
 # them as strings beats failing the whole batch insert.
@@ -64,6 +71,14 @@ def _apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     try:
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        for attempt in range(_WAL_ATTEMPTS):
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                    raise
+                time.sleep(_WAL_RETRY_SECONDS)
     finally:
         cursor.close()
 
