@@ -16,6 +16,7 @@ from keel.providers._demo_model import (
     demo_data_hash,
     read_manifest,
 )
+from tests.databases import bare_engine, database_url, engine, postgres_schema  # noqa: F401 (fixtures)
 from tests.fakes import FakeDeployment, FakeUpstream
 
 

@@ -12,7 +12,7 @@ from keel.store import create_store_engine, current_revision, head_revision, met
 def test_upgrade_creates_request_log_with_its_indexes(bare_engine: Engine) -> None:
     assert current_revision(bare_engine) is None
     upgrade(bare_engine)
-    assert current_revision(bare_engine) == head_revision() == "0001"
+    assert current_revision(bare_engine) == head_revision()
     inspector = inspect(bare_engine)
     assert "request_log" in inspector.get_table_names()
     indexed = {tuple(index["column_names"]) for index in inspector.get_indexes("request_log")}

@@ -33,6 +33,11 @@ from keel.core._settings import (
     Timeouts,
     effective_timeouts,
 )
+from keel.core._settings_access import AccessSettings
+from keel.core._settings_cache import CacheSettings, RouteCacheSettings
+from keel.core._settings_guards import GuardSettings
+from keel.core._settings_prompts import PromptSettings
+from keel.core._settings_spend import PriceSettings, RateLimitSettings, SpendSettings, TokenType
 from keel.core._wire import (
     ChatCompletionRequest,
     ChatMessage,
@@ -46,8 +51,10 @@ from keel.core._wire import (
 __all__ = [
     "DEMO_CHAT_MODEL",
     "DEMO_EMBEDDING_MODEL",
+    "AccessSettings",
     "AuthenticationError",
     "BreakerPolicy",
+    "CacheSettings",
     "ChatCompletionRequest",
     "ChatMessage",
     "CompletionRequest",
@@ -55,6 +62,7 @@ __all__ = [
     "ConfigProblem",
     "DeploymentSettings",
     "EmbeddingRequest",
+    "GuardSettings",
     "GuardViolation",
     "InvalidRequest",
     "JSONObject",
@@ -64,16 +72,22 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PriceSettings",
+    "PromptSettings",
     "ProviderError",
     "ProviderSettings",
+    "RateLimitSettings",
     "RateLimited",
     "Registry",
     "RequestLogSettings",
     "RetryPolicy",
+    "RouteCacheSettings",
     "RouteSettings",
     "ServerSettings",
+    "SpendSettings",
     "StoreSettings",
     "Timeouts",
+    "TokenType",
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "Usage",

@@ -21,6 +21,7 @@ unset):
     ``KEEL_CONFIG``          which file to load              a path
     ``KEEL_HOME``            ``home`` (data directory)       a path, ``~`` expanded
     ``KEEL_DATABASE_URL``    ``store.url``                   a SQLAlchemy URL
+    ``KEEL_REDIS_URL``       ``redis_url``                   a Redis URL
     ``KEEL_HOST``            ``server.host``                 a host or address
     ``KEEL_PORT``            ``server.port``                 an integer
     ``KEEL_LOG_BODIES``      ``request_log.bodies``          true/false/1/0
@@ -345,6 +346,7 @@ def _resolve_home(doc: _Document, source: Path | None, environ: Mapping[str, str
 def _apply_env_overrides(doc: _Document, environ: Mapping[str, str]) -> None:
     overrides: list[tuple[str, KeyPath, type]] = [
         ("KEEL_DATABASE_URL", ("store", "url"), str),
+        ("KEEL_REDIS_URL", ("redis_url",), str),
         ("KEEL_HOST", ("server", "host"), str),
         ("KEEL_PORT", ("server", "port"), int),
         ("KEEL_LOG_BODIES", ("request_log", "bodies"), bool),
@@ -367,6 +369,10 @@ def _apply_env_overrides(doc: _Document, environ: Mapping[str, str]) -> None:
                 doc.problems.append(ConfigProblem(f"env {variable}", f"must be true/false/1/0, got {raw!r}"))
                 continue
             value = lowered in ("true", "1")
+        if len(path) == 1:
+            doc.data[path[0]] = value
+            doc.env_sources[path] = variable
+            continue
         section = doc.data.get(path[0])
         if section is None:
             section = doc.data[path[0]] = {}

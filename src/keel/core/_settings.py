@@ -12,6 +12,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from keel.core._settings_access import AccessSettings
+from keel.core._settings_cache import CacheSettings, RouteCacheSettings
+from keel.core._settings_guards import GuardSettings
+from keel.core._settings_prompts import PromptSettings
+from keel.core._settings_spend import RateLimitSettings, SpendSettings
+
 ProviderType = Literal["openai", "anthropic", "local"]
 RouteStrategy = Literal["weighted", "least_inflight", "lowest_latency"]
 RouteMode = Literal["chat", "completion", "embedding"]
@@ -94,6 +100,10 @@ class RouteSettings(_Strict):
     # Tokenizer used to count usage when the provider reports none: a tiktoken
     # encoding name or a local tokenizer directory; None picks by model name.
     tokenizer: str | None = None
+    # Response cache opt-in (None: never cached).
+    cache: RouteCacheSettings | None = None
+    # Requests/tokens per minute for the whole model, across keys.
+    limits: RateLimitSettings | None = None
 
 
 class ServerSettings(_Strict):
@@ -130,6 +140,13 @@ class KeelSettings(_Strict):
     breaker: BreakerPolicy = BreakerPolicy()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     models: dict[str, RouteSettings] = Field(default_factory=dict)
+    # Shared counters (budgets, rate limits) and cache across processes; None: in-process.
+    redis_url: str | None = None
+    access: AccessSettings = AccessSettings()
+    spend: SpendSettings = SpendSettings()
+    cache: CacheSettings = CacheSettings()
+    guards: GuardSettings = GuardSettings()
+    prompts: PromptSettings = PromptSettings()
     # Where the configuration came from (None: embedded defaults).
     source: str | None = None
 

@@ -1,5 +1,6 @@
 """Persistence: engine, tables, migrations, the request log and its writer."""
 
+from keel.store._changes import bump_change, read_changes
 from keel.store._engine import create_store_engine, display_url, normalize_url, ping
 from keel.store._log_writer import RequestLogWriter
 from keel.store._migrate import current_revision, head_revision, upgrade
@@ -11,12 +12,14 @@ from keel.store._request_log import (
     insert_records,
     recent_requests,
 )
-from keel.store._tables import metadata, request_log
+from keel.store._tables import UTCDateTime, keel_changes, metadata, request_log
 
 __all__ = [
     "RequestLogWriter",
     "RequestRecord",
     "StatusFilter",
+    "UTCDateTime",
+    "bump_change",
     "cap_body",
     "create_store_engine",
     "current_revision",
@@ -24,9 +27,11 @@ __all__ = [
     "get_request",
     "head_revision",
     "insert_records",
+    "keel_changes",
     "metadata",
     "normalize_url",
     "ping",
+    "read_changes",
     "recent_requests",
     "request_log",
     "upgrade",

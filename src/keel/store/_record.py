@@ -41,3 +41,9 @@ class RequestRecord:
     response_body: str | None = None
     body_truncated: bool = False
     extra: dict[str, object] = field(default_factory=dict)
+    # Cost in nano-USD (1e-9) at the price in force when the request was made.
+    cost_nanos: int | None = None
+    cache_status: str | None = None  # "hit", "miss", "semantic_hit" or None (not cached)
+    cost_saved_nanos: int | None = None  # what a cache hit would have cost
+    prompt_name: str | None = None
+    prompt_version: int | None = None

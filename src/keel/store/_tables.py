@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -92,9 +93,24 @@ request_log = Table(
     Column("response_body", Text),
     Column("body_truncated", Boolean, nullable=False, default=False),
     Column("extra", JSON),
+    Column("cost_nanos", BigInteger),
+    Column("cache_status", String(16)),
+    Column("cost_saved_nanos", BigInteger),
+    Column("prompt_name", String(255)),
+    Column("prompt_version", Integer),
     Index("ix_request_log_created_at", "created_at"),
     Index("ix_request_log_requested_model", "requested_model"),
     Index("ix_request_log_status", "status"),
     Index("ix_request_log_key_id", "key_id"),
     Index("ix_request_log_team_id", "team_id"),
+)
+
+
+# One row per kind of runtime object (keys, budgets, prompts ...): its version goes up in
+# the transaction that changes one, so a process holding them in memory knows to reload.
+keel_changes = Table(
+    "keel_changes",
+    metadata,
+    Column("topic", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )

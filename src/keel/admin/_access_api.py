@@ -1,0 +1,7 @@
+"""Admin API routes: teams, keys, audit."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

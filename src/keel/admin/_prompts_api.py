@@ -1,0 +1,7 @@
+"""Admin API routes: prompts, versions, labels."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,3 @@
+"""The response cache: exact and semantic."""
+
+__all__: list[str] = []

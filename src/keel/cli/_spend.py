@@ -1,0 +1,9 @@
+"""``keel`` commands for budgets, prices, limits and usage."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""

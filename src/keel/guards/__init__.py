@@ -1,0 +1,3 @@
+"""Guardrails: offline input and output scanners, policies."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""The prompt registry: versioned prompts, labels, templating."""
+
+__all__: list[str] = []
