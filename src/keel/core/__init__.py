@@ -3,6 +3,7 @@
 from keel.core._config_loader import check_config, find_config, load_settings
 from keel.core._errors import (
     AuthenticationError,
+    BudgetExceeded,
     ConfigError,
     ConfigProblem,
     GuardViolation,
@@ -54,6 +55,7 @@ __all__ = [
     "AccessSettings",
     "AuthenticationError",
     "BreakerPolicy",
+    "BudgetExceeded",
     "CacheSettings",
     "ChatCompletionRequest",
     "ChatMessage",

@@ -10,7 +10,8 @@ message on one line and exits non-zero.
     ├── AuthenticationError        401  missing or bad key
     ├── PermissionDenied           403  key may not do this
     ├── NotFound                   404  unknown model, request, prompt ...
-    ├── RateLimited                429  rate limit or budget refusal (``retry_after``)
+    ├── RateLimited                429  rate limit refusal (``retry_after``, ``headers``)
+    │   └── BudgetExceeded         429  a hard budget would be exceeded
     ├── GuardViolation             400  a guard policy blocked the request
     ├── ProviderError              502  upstream answered with an error
     │   ├── UpstreamTimeout        504  upstream did not answer in time
@@ -72,9 +73,25 @@ class RateLimited(KeelError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        # Extra response headers (``x-ratelimit-*``) the gateway sends with the 429.
+        self.headers = headers or {}
+
+
+class BudgetExceeded(RateLimited):
+    """A hard budget would be exceeded by this request (OpenAI's quota error)."""
+
+    type = "insufficient_quota"
+    code = "budget_exceeded"
 
 
 class GuardViolation(KeelError):

@@ -1,5 +1,6 @@
 """Persistence: engine, tables, migrations, the request log and its writer."""
 
+from keel.store._audit import AuditEntry, append_audit, read_audit
 from keel.store._changes import bump_change, read_changes
 from keel.store._engine import create_store_engine, display_url, normalize_url, ping
 from keel.store._log_writer import RequestLogWriter
@@ -12,13 +13,16 @@ from keel.store._request_log import (
     insert_records,
     recent_requests,
 )
-from keel.store._tables import UTCDateTime, keel_changes, metadata, request_log
+from keel.store._tables import UTCDateTime, audit_log, keel_changes, metadata, request_log
 
 __all__ = [
+    "AuditEntry",
     "RequestLogWriter",
     "RequestRecord",
     "StatusFilter",
     "UTCDateTime",
+    "append_audit",
+    "audit_log",
     "bump_change",
     "cap_body",
     "create_store_engine",
@@ -31,6 +35,7 @@ __all__ = [
     "metadata",
     "normalize_url",
     "ping",
+    "read_audit",
     "read_changes",
     "recent_requests",
     "request_log",

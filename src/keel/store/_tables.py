@@ -114,3 +114,22 @@ keel_changes = Table(
     Column("topic", String(64), primary_key=True),
     Column("version", BigInteger, nullable=False),
 )
+
+
+# Append-only: the migration adds triggers that refuse UPDATE and DELETE, so no API (and
+# no bug) can rewrite history.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(32), nullable=False),
+    Column("target_id", String(255)),
+    Column("team_id", String(64)),
+    Column("before", JSON),
+    Column("after", JSON),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_team_id", "team_id"),
+)

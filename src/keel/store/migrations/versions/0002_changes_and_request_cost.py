@@ -1,5 +1,5 @@
-"""keel_changes (what changed, for processes that cache runtime objects) and the
-request log's cost, cache and prompt columns.
+"""keel_changes (what changed, for processes that cache runtime objects), the
+append-only audit log, and the request log's cost, cache and prompt columns.
 
 Revision ID: 0002
 Revises: 0001
@@ -34,9 +34,43 @@ def upgrade() -> None:
     )
     for name, type_ in _NEW_COLUMNS:
         op.add_column("request_log", sa.Column(name, type_))
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(255), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("target_type", sa.String(32), nullable=False),
+        sa.Column("target_id", sa.String(255)),
+        sa.Column("team_id", sa.String(64)),
+        sa.Column("before", sa.JSON()),
+        sa.Column("after", sa.JSON()),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_log"),
+    )
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    op.create_index("ix_audit_log_team_id", "audit_log", ["team_id"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION keel_audit_log_is_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION keel_audit_log_is_append_only()"
+        )
+    else:
+        for event in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_log_no_{event.lower()} BEFORE {event} ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+            )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION keel_audit_log_is_append_only()")
+    op.drop_table("audit_log")
     with op.batch_alter_table("request_log") as batch:
         for name, _ in reversed(_NEW_COLUMNS):
             batch.drop_column(name)

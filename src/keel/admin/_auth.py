@@ -1,0 +1,68 @@
+"""Who is calling the admin API, and what they may do.
+
+``principal`` is the FastAPI dependency every route takes: it reads
+``Authorization: Bearer <key>`` and resolves it through the key ring on
+``app.state.keys`` (an object with ``authenticate(token) -> Principal``). Service keys
+are for the data plane only and are refused here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+from keel.access import Principal
+from keel.core import AuthenticationError, PermissionDenied
+
+
+class Authenticator(Protocol):
+    def authenticate(self, token: str) -> Principal: ...
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthenticationError("Missing Authorization header: send 'Authorization: Bearer <key>'.")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationError("Malformed Authorization header: expected 'Bearer <key>'.")
+    return token
+
+
+def principal(request: Request) -> Principal:
+    keys: Authenticator = request.app.state.keys
+    who = keys.authenticate(bearer_token(request))
+    if who.role == "service":
+        raise PermissionDenied("Service keys may call the data plane only, not the admin API.")
+    return who
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def require_admin(who: Principal) -> None:
+    if not who.is_admin:
+        raise PermissionDenied("This needs an admin key.")
+
+
+def require_team_admin(who: Principal, team_id: str) -> None:
+    """Admins manage every team; a team admin only its own."""
+    if who.is_admin:
+        return
+    if who.role == "team_admin" and who.team_id == team_id:
+        return
+    raise PermissionDenied("This needs an admin key or a team admin key of this team.")
+
+
+def require_team_reader(who: Principal, team_id: str) -> None:
+    """Admins read every team; team admins and members read their own team."""
+    if who.is_admin or who.team_id == team_id:
+        return
+    raise PermissionDenied("This key cannot read another team's data.")
+
+
+def actor_of(who: Principal) -> str:
+    """How the audit log names the caller (never the key itself)."""
+    return f"key:{who.key_id} ({who.name})"
