@@ -2,16 +2,18 @@
 
 Start-up order matters: migrations run before the app accepts traffic; the demo model
 (when a route uses it) is built before the port opens, with a progress bar, so no
-request waits minutes for it. Shut-down (SIGTERM/SIGINT) is uvicorn's graceful stop:
-stop accepting, let in-flight calls finish, then the lifespan exit drains the request
-log queue and closes upstream connection pools.
+request waits minutes for it; the spend ledger recovers dead instances' reservations
+before the first request. Shut-down (SIGTERM/SIGINT) is uvicorn's graceful stop: stop
+accepting, let in-flight calls finish, then the lifespan exit drains the request log
+queue and the spend ledger, and closes upstream connection pools.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -21,10 +23,16 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from keel import __version__
+from keel.access import KeyRing, ensure_first_admin
+from keel.admin import create_admin_app
+from keel.cache import ResponseCache, build_cache
 from keel.core import DEMO_CHAT_MODEL, KeelSettings
-from keel.gateway import Gateway, GatewayApp, create_app
+from keel.gateway import Gateway, GatewayApp, GatewayServices, SpendGate, create_app
+from keel.prompts import PromptCatalog, PromptRegistry
 from keel.providers import Provider, build_provider, ensure_demo_model
-from keel.store import RequestLogWriter, create_store_engine, display_url, ping, upgrade
+from keel.spend import CHANGE_TOPIC as SPEND_TOPIC
+from keel.spend import BudgetState, Counters, SpendLedger, create_counters
+from keel.store import RequestLogWriter, create_store_engine, display_url, ping, read_changes, upgrade
 from keel.telemetry import GatewayMetrics
 
 log = logging.getLogger("keel.server")
@@ -39,6 +47,11 @@ class KeelApp:
     writer: RequestLogWriter
     gateway: Gateway
     asgi: GatewayApp
+    keys: KeyRing
+    prompts: PromptCatalog
+    ledger: SpendLedger
+    counters: Counters
+    cache: ResponseCache | None
 
 
 def prepare_local_models(settings: KeelSettings, progress: bool = True) -> None:
@@ -51,6 +64,37 @@ def prepare_local_models(settings: KeelSettings, progress: bool = True) -> None:
                 return
 
 
+def _on_budget_alert(state: BudgetState) -> None:
+    budget = state.budget
+    what = "reached its limit" if state.limit_crossed else "crossed its alert threshold"
+    log.warning(
+        "budget %s (%s %s, %s) %s: %d of %d nano-USD spent or reserved",
+        budget.id,
+        budget.scope,
+        budget.scope_id,
+        budget.period,
+        what,
+        state.spent + state.reserved,
+        budget.limit_nanos,
+    )
+
+
+async def _watch_changes(
+    engine: Engine, interval: float, topic: str, on_change: Callable[[], Awaitable[None]]
+) -> None:
+    """Poll the store's change version of ``topic`` and call ``on_change`` when it moves."""
+    seen = (await asyncio.to_thread(read_changes, engine)).get(topic, 0)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            version = (await asyncio.to_thread(read_changes, engine)).get(topic, 0)
+            if version != seen:
+                seen = version
+                await on_change()
+        except Exception as exc:  # the store may be briefly unreachable: keep what we have
+            log.warning("watching %s changes failed: %s", topic, exc)
+
+
 def build_app(settings: KeelSettings) -> KeelApp:
     engine = create_store_engine(settings.database_url)
     upgrade(engine)
@@ -61,24 +105,65 @@ def build_app(settings: KeelSettings) -> KeelApp:
         name: build_provider(name, provider_settings, settings.home)
         for name, provider_settings in settings.providers.items()
     }
+    # The admin API always authenticates with keys; the data plane only when enabled.
+    keys = KeyRing(engine, settings.access.refresh_interval)
+    prompts = PromptCatalog(engine, settings.prompts.refresh_interval)
+    counters = create_counters(settings.redis_url, settings.spend)
+    ledger = SpendLedger(engine, counters, settings.spend, on_budget_alert=_on_budget_alert)
+    cache: ResponseCache | None = None
+    redis = None
+    if any(route.cache is not None for route in settings.models.values()):
+        if settings.cache.backend == "redis" and settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url, decode_responses=False)
+        cache = build_cache(settings, engine, redis)
 
     async def ready() -> bool:
         return await asyncio.to_thread(ping, engine)
 
-    gateway = Gateway(settings, providers, writer, metrics, ready)
+    services = GatewayServices(keys=keys if settings.access.enabled else None, prompts=prompts, cache=cache)
+    gateway = Gateway(settings, providers, writer, metrics, ready, services)
+    services.spend = SpendGate(ledger, counters, settings.spend, gateway.router, ledger.limits_for)
+    services.embed_with = gateway.embed
+    admin = create_admin_app(
+        engine=engine,
+        keys=keys,
+        spend=ledger,
+        spend_settings=settings.spend,
+        prompts=PromptRegistry(engine, on_change=prompts.reload),
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await writer.start()
+        await keys.start()
+        await prompts.start()
+        await ledger.start()
+        watcher = asyncio.create_task(
+            _watch_changes(engine, settings.access.refresh_interval, SPEND_TOPIC, ledger.reload)
+        )
         try:
             yield
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await writer.drain_and_stop(timeout=settings.server.graceful_timeout)
+            await ledger.close(timeout_s=settings.server.graceful_timeout)
+            await counters.close()
+            await keys.stop()
+            await prompts.stop()
+            if cache is not None:
+                await cache.aclose()
+            if redis is not None:
+                await redis.aclose()
             for provider in providers.values():
                 await provider.aclose()
             log.info("request log drained: %d records written", writer.written)
 
-    return KeelApp(settings, engine, writer, gateway, create_app(gateway, lifespan))
+    asgi = create_app(gateway, lifespan, admin)
+    return KeelApp(settings, engine, writer, gateway, asgi, keys, prompts, ledger, counters, cache)
 
 
 def uvicorn_config(app: KeelApp, *, log_level: str = "info") -> uvicorn.Config:
@@ -106,7 +191,16 @@ def serve(settings: KeelSettings, *, log_level: str = "info") -> None:
     prepare_local_models(settings)
     app = build_app(settings)
     server = settings.server
-    Console(stderr=True).print(
+    console = Console(stderr=True)
+    if settings.access.create_first_admin:
+        secret = ensure_first_admin(app.engine)
+        if secret is not None:
+            console.print(
+                "[bold yellow]First start: created an admin key. It is shown only this once; "
+                "store it now:[/bold yellow]"
+            )
+            print(secret, flush=True)
+    console.print(
         f"[bold]Keel[/bold] {__version__}: OpenAI-compatible API at "
         f"[cyan]http://{server.host}:{server.port}/v1[/cyan] — models: {', '.join(settings.models) or 'none'}"
         f" — data in {settings.home} ({display_url(app.engine)})"

@@ -86,6 +86,9 @@ class ReceivedRequest:
     # Set when the fake itself closed the connection (drop / cut), so that the resulting
     # handler cancellation is not mistaken for a client disconnect.
     closed_by_server: bool = False
+    # The OpenAI-style usage of the answer the fake composed (its own count: one token a
+    # word), set before any of it is sent; None for errors.
+    usage: dict[str, int] | None = None
 
     @property
     def api_key(self) -> str | None:
@@ -364,6 +367,7 @@ class FakeUpstream:
         prompt_tokens = sum(_wire.words(_wire.openai_content_text(m.get("content"))) for m in messages)
         completion_tokens = n * (_wire.words(tool_call["arguments"]) if tool_call else _wire.words(reply))
         usage = _wire.openai_usage(prompt_tokens, completion_tokens)
+        self._update(rec, usage=usage)
         chat_id = self._new_id("chatcmpl-")
         model = body.get("model", "fake-chat")
         created = int(time.time())

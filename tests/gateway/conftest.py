@@ -15,6 +15,7 @@ import uvicorn
 from tests.fakes import FakeDeployment, FakeUpstream
 
 from keel.core import (
+    AccessSettings,
     BreakerPolicy,
     DeploymentSettings,
     KeelSettings,
@@ -99,9 +100,13 @@ def fake_settings(
     timeouts: Timeouts | None = None,
     max_body_bytes: int = 1024 * 1024,
     anthropic: tuple[str, ...] = (),
+    route_options: dict[str, dict[str, Any]] | None = None,
+    **extra: Any,
 ) -> KeelSettings:
     """Settings whose routes point at fake deployments (one provider entry each; routes
-    named in ``anthropic`` speak the Messages API upstream)."""
+    named in ``anthropic`` speak the Messages API upstream). ``route_options`` adds
+    settings to a route (``cache``, ``limits`` ...); ``extra`` to the whole config.
+    Access control is off unless ``access`` is given: most tests are not about keys."""
     providers: dict[str, ProviderSettings] = {}
     models: dict[str, RouteSettings] = {}
     for route_name, deps in routes.items():
@@ -118,7 +123,9 @@ def fake_settings(
             strategy=strategy,  # type: ignore[arg-type]
             deployments=deployment_settings,
             fallbacks=(fallbacks or {}).get(route_name, []),
+            **(route_options or {}).get(route_name, {}),
         )
+    extra.setdefault("access", AccessSettings(enabled=False))
     return KeelSettings(
         home=home,
         server=ServerSettings(port=0, max_body_bytes=max_body_bytes, graceful_timeout=10),
@@ -127,6 +134,7 @@ def fake_settings(
         retry=retry or RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.05),
         breaker=breaker or BreakerPolicy(failure_threshold=5, cooldown=30),
         timeouts=timeouts or Timeouts(connect=2, read=5, total=20, stream_idle=5),
+        **extra,
     )
 
 

@@ -43,6 +43,7 @@ async def test_sigterm_drains_the_request_log(tmp_path: Path, upstream: FakeDepl
         f"""
 server: {{host: 127.0.0.1, port: {port}, graceful_timeout: 20}}
 request_log: {{batch_size: 1000, flush_interval: 5.0}}
+access: {{enabled: false}}
 providers:
   fake: {{type: openai, base_url: "{upstream.base_url}", api_key: sk-x}}
 models:

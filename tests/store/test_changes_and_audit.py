@@ -17,9 +17,13 @@ def test_bump_change_counts_per_topic(engine: Engine) -> None:
 
 
 def test_a_rolled_back_change_does_not_bump(engine: Engine) -> None:
-    with pytest.raises(RuntimeError), engine.begin() as connection:
-        bump_change(connection, "keys")
-        raise RuntimeError("the change failed")
+    def change_that_fails() -> None:
+        with engine.begin() as connection:
+            bump_change(connection, "keys")
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
     assert read_changes(engine) == {}
 
 

@@ -6,6 +6,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+# The domain packages define their tables on the store's metadata when imported.
+import keel.access
+import keel.cache
+import keel.prompts
+import keel.spend  # noqa: F401
 from keel.store import create_store_engine, current_revision, head_revision, metadata, upgrade
 
 

@@ -25,3 +25,7 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    def allows_model(self, model: str) -> bool:
+        """Whether this key may call ``model`` (a requested model name or route)."""
+        return self.allowed_models is None or model in self.allowed_models

@@ -2,8 +2,8 @@
 
 ``principal`` is the FastAPI dependency every route takes: it reads
 ``Authorization: Bearer <key>`` and resolves it through the key ring on
-``app.state.keys`` (an object with ``authenticate(token) -> Principal``). Service keys
-are for the data plane only and are refused here.
+``app.state.keys`` (a ``keel.access.KeyRing``, or anything with its
+``authenticate_async``). Service keys are for the data plane only and are refused here.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
-from keel.access import Principal
+from keel.access import Actor, Principal
 from keel.core import AuthenticationError, PermissionDenied
 
 
 class Authenticator(Protocol):
     def authenticate(self, token: str) -> Principal: ...
+
+    async def authenticate_async(self, token: str) -> Principal: ...
 
 
 def bearer_token(request: Request) -> str:
@@ -31,9 +33,10 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
     keys: Authenticator = request.app.state.keys
-    who = keys.authenticate(bearer_token(request))
+    # The async form: a key created by another process since the last poll still works.
+    who = await keys.authenticate_async(bearer_token(request))
     if who.role == "service":
         raise PermissionDenied("Service keys may call the data plane only, not the admin API.")
     return who
@@ -65,4 +68,4 @@ def require_team_reader(who: Principal, team_id: str) -> None:
 
 def actor_of(who: Principal) -> str:
     """How the audit log names the caller (never the key itself)."""
-    return f"key:{who.key_id} ({who.name})"
+    return Actor.of_key(who).label

@@ -12,3 +12,5 @@ class AccessSettings(BaseModel):
     enabled: bool = True
     # Seconds between two checks for keys/teams changed by another process.
     refresh_interval: float = Field(1.0, gt=0)
+    # On a start with no active admin key (a fresh install), create one and print it once.
+    create_first_admin: bool = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 
 import orjson
@@ -11,15 +11,17 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from keel.core import KeelSettings
 from keel.gateway._asgi import Receive, Scope, Send
-from keel.gateway._dispatch import Dispatcher
+from keel.gateway._dispatch import Dispatcher, DispatchTrace
 from keel.gateway._openai_api import CHAT, COMPLETIONS, EMBEDDINGS, OpenAIEndpoint
 from keel.gateway._recorder import Recorder, RecordSink
 from keel.gateway._routing import Router, build_router
-from keel.providers import Provider
+from keel.gateway._services import GatewayServices
+from keel.providers import Deployment, Provider, ProviderResponse
 from keel.telemetry import CONTENT_TYPE, GatewayMetrics
 
 ReadyCheck = Callable[[], Awaitable[bool]]
@@ -37,8 +39,10 @@ class Gateway:
         sink: RecordSink | None,
         metrics: GatewayMetrics,
         ready_check: ReadyCheck,
+        services: GatewayServices | None = None,
     ) -> None:
         self.settings = settings
+        self.services = services or GatewayServices()
         self.providers = dict(providers)
         self.metrics = metrics
         self.router: Router = build_router(settings, self.providers)
@@ -47,6 +51,18 @@ class Gateway:
         self._ready_check = ready_check
         self._created = int(time.time())
 
+    async def embed(self, model: str, text: str) -> Sequence[float]:
+        """Embed ``text`` with the embedding route ``model`` (retries and fallbacks as
+        for any call), for Keel's own use, e.g. the semantic cache."""
+        route = self.router.get(model)
+
+        async def call(provider: Provider, deployment: Deployment) -> ProviderResponse:
+            return await provider.embeddings({"model": model, "input": text}, deployment)
+
+        done = await self.dispatcher.call(route, call, DispatchTrace())
+        vector: Sequence[float] = done.result.body["data"][0]["embedding"]
+        return vector
+
     def data_plane(self) -> dict[str, OpenAIEndpoint]:
         """POST paths of the OpenAI endpoints (with and without ``/v1``: some clients
         are configured without it)."""
@@ -54,7 +70,7 @@ class Gateway:
         paths = {CHAT: "/chat/completions", COMPLETIONS: "/completions", EMBEDDINGS: "/embeddings"}
         out: dict[str, OpenAIEndpoint] = {}
         for op, path in paths.items():
-            endpoint = OpenAIEndpoint(op, self.router, self.dispatcher, self.recorder, limit)
+            endpoint = OpenAIEndpoint(op, self.router, self.dispatcher, self.recorder, limit, self.services)
             out[f"/v1{path}"] = endpoint
             out[path] = endpoint
         return out
@@ -123,11 +139,16 @@ class GatewayApp:
     (lifespan, health, metrics, 404/405) to Starlette. Skipping Starlette's router and
     middleware stack on the hot path saves a noticeable share of the gateway's CPU."""
 
-    def __init__(self, gateway: Gateway, lifespan: Lifespan | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway, lifespan: Lifespan | None = None, admin: ASGIApp | None = None
+    ) -> None:
         self.gateway = gateway
         self._post = gateway.data_plane()
+        routes = gateway.routes()
+        if admin is not None:
+            routes.append(Mount("/admin", app=admin))
         self.starlette = Starlette(
-            routes=gateway.routes(),
+            routes=routes,
             exception_handlers={HTTPException: _http_error},
             lifespan=lifespan,
         )
@@ -141,5 +162,7 @@ class GatewayApp:
         await self.starlette(scope, receive, send)
 
 
-def create_app(gateway: Gateway, lifespan: Lifespan | None = None) -> GatewayApp:
-    return GatewayApp(gateway, lifespan)
+def create_app(
+    gateway: Gateway, lifespan: Lifespan | None = None, admin: ASGIApp | None = None
+) -> GatewayApp:
+    return GatewayApp(gateway, lifespan, admin)

@@ -1,10 +1,13 @@
 """The OpenAI-compatible endpoints: chat completions, completions, embeddings.
 
 One handler serves all three (``Operation`` says what differs). For every request:
-read and validate the body → resolve the route → dispatch upstream (retries, fallback)
-→ answer (JSON or SSE) → record. The record is queued for the request log after the
-response is sent but before the ASGI call returns, so a graceful shutdown, which waits
-for in-flight calls and then drains the queue, loses nothing a client was answered.
+authenticate the key → read and validate the body → expand a named prompt → resolve
+the route → take the rate limits → ask the cache → reserve the most the call can cost →
+dispatch upstream (retries, fallback) → answer (JSON or SSE) → settle the actual cost →
+fill the cache → record. Each service is optional (``GatewayServices``); one that is not
+configured costs nothing. The record is queued for the request log after the response
+is sent but before the ASGI call returns, so a graceful shutdown, which waits for
+in-flight calls and then drains the queue, loses nothing a client was answered.
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ from datetime import UTC, datetime
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from keel.access import Principal
+from keel.cache import (
+    CachedResponse,
+    CacheHit,
+    StreamAssembler,
+    is_cacheable,
+    sse_from_response,
+    wants_bypass,
+)
 from keel.core import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -27,7 +39,10 @@ from keel.core import (
     InvalidRequest,
     JSONObject,
     KeelError,
+    PermissionDenied,
     ProviderError,
+    RateLimited,
+    Usage,
 )
 from keel.gateway._asgi import (
     SSE_HEADERS,
@@ -42,10 +57,14 @@ from keel.gateway._asgi import (
     send_error,
     send_json,
 )
+from keel.gateway._credentials import client_key
 from keel.gateway._dispatch import Dispatcher, DispatchTrace
 from keel.gateway._recorder import Recorder, count_usage
 from keel.gateway._routing import Route, Router
-from keel.gateway._stream_text import StreamTranscript
+from keel.gateway._services import GatewayServices
+from keel.gateway._spend_gate import Admission
+from keel.gateway._stream_text import StreamTranscript, response_text
+from keel.prompts import expand_prompt_request
 from keel.providers import ChunkStream, Deployment, Provider, ProviderResponse
 from keel.store import RequestRecord
 
@@ -97,6 +116,21 @@ def _input_text(body: JSONObject) -> str:
     return prompt if isinstance(prompt, str) else "\n".join(p for p in prompt if isinstance(p, str))
 
 
+@dataclass(slots=True)
+class _Call:
+    """One request's state between the steps of the pipeline."""
+
+    record: RequestRecord
+    trace: DispatchTrace
+    headers: list[tuple[bytes, bytes]]
+    admission: Admission | None = None
+    usage: Usage | None = None
+    # The complete answer to put in the cache once the client has it (None: don't), and
+    # the request it answers.
+    cache_body: JSONObject | None = None
+    cache_request: JSONObject | None = None
+
+
 class OpenAIEndpoint:
     """An ASGI app serving one ``Operation``."""
 
@@ -107,12 +141,19 @@ class OpenAIEndpoint:
         dispatcher: Dispatcher,
         recorder: Recorder,
         max_body_bytes: int,
+        services: GatewayServices | None = None,
     ) -> None:
         self.op = op
         self._router = router
         self._dispatcher = dispatcher
         self._recorder = recorder
         self._max_body = max_body_bytes
+        services = services or GatewayServices()
+        self._services = services
+        self._keys = services.keys
+        self._prompts = services.prompts if op.mode != "embedding" else None
+        self._cache = services.cache
+        self._spend = services.spend
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -121,13 +162,24 @@ class OpenAIEndpoint:
         record = self._recorder.new_record(
             f"{time.time_ns():x}{os.urandom(6).hex()}", datetime.now(UTC), self.op.endpoint
         )
-        id_header = [(b"x-request-id", record.id.encode())]
+        call = _Call(record, DispatchTrace(), [(b"x-request-id", record.id.encode())])
         watcher: DisconnectWatcher | None = None
         raw = b""
         try:
+            principal: Principal | None = None
+            if self._keys is not None:
+                principal = await self._keys.authenticate_async(client_key(scope))
+                record.key_id = principal.key_id
+                record.team_id = principal.team_id
             raw = await read_body(scope, receive, self._max_body)
             body = parse_json_object(raw)
             record.requested_model = str(body.get("model") or "")
+            if self._prompts is not None:
+                expansion = expand_prompt_request(self._prompts, body, mode=self.op.mode)  # type: ignore[arg-type]
+                if expansion is not None:
+                    body = expansion.body
+                    record.prompt_name = expansion.prompt_name
+                    record.prompt_version = expansion.prompt_version
             try:
                 request = self.op.schema.model_validate(body)
             except ValidationError as exc:
@@ -140,13 +192,41 @@ class OpenAIEndpoint:
                     f"it cannot serve {self.op.endpoint}.",
                     param="model",
                 )
+            if principal is not None and not principal.allows_model(route.name):
+                raise PermissionDenied(f"This key may not call the model '{route.name}'.", param="model")
+            user = body.get("user")
+            if isinstance(user, str) and user:
+                record.end_user = user
             record.stream = bool(body.get("stream"))
+            if self._spend is not None:
+                call.admission = await self._spend.admit(
+                    principal,
+                    route,
+                    body,
+                    len(raw),
+                    record.end_user,
+                    record.created_at,
+                    generates=self.op.mode != "embedding",
+                )
+                call.headers.extend(call.admission.headers)
+            cache_settings = route.settings.cache
+            if self._cache is not None and cache_settings is not None and not wants_bypass(scope["headers"]):
+                hit = await self._cache.lookup(
+                    route.name, cache_settings, record.team_id, body, self._services.embedder(cache_settings)
+                )
+                if hit is not None:
+                    await self._answer_from_cache(hit, body, call, send)
+                    return
+                record.cache_status = "miss"
+                call.cache_request = body
+            if call.admission is not None and self._spend is not None:
+                await self._spend.reserve(call.admission, record.id, route, record.created_at)
             watcher = DisconnectWatcher(receive, send)
             send = watcher.send
             if record.stream and self.op.open_stream is not None:
-                await self._stream(route, body, record, started, send, id_header)
+                await self._stream(route, body, call, started, send)
             else:
-                await self._unary(route, body, record, send, id_header)
+                await self._unary(route, body, call, send)
         except ClientDisconnected:
             record.status = CLIENT_CLOSED
             record.error_type = "client_disconnected"
@@ -159,7 +239,10 @@ class OpenAIEndpoint:
             record.status = exc.status
             record.error_type = getattr(exc, "kind", None) or exc.type
             record.error_message = exc.message
-            await send_error(send, exc, id_header)
+            headers = call.headers
+            if isinstance(exc, RateLimited) and exc.headers:
+                headers = [*headers, *((k.encode(), v.encode()) for k, v in exc.headers.items())]
+            await send_error(send, exc, headers)
         except Exception as exc:
             # A bug, not a client or upstream problem: log it, answer 500 if the
             # response has not started, and still record the request.
@@ -168,50 +251,101 @@ class OpenAIEndpoint:
             record.error_type = "internal_error"
             record.error_message = f"{type(exc).__name__}: {exc}"[:500]
             with contextlib.suppress(Exception):
-                await send_error(send, KeelError("Internal error in the gateway."), id_header)
+                await send_error(send, KeelError("Internal error in the gateway."), call.headers)
         finally:
             if watcher is not None:
                 watcher.stop()
             record.latency_ms = (time.perf_counter() - started) * 1000
+            await self._settle(call, route_name=record.route)
             await self._recorder.finish(record, raw)
 
-    async def _unary(
-        self,
-        route: Route,
-        body: JSONObject,
-        record: RequestRecord,
-        send: Send,
-        id_header: list[tuple[bytes, bytes]],
-    ) -> None:
-        method = self.op.call
+    async def _settle(self, call: _Call, route_name: str | None) -> None:
+        """Charge what the call used (nothing for a hit or a failure before upstream
+        answered), release the rest of the reservation, and fill the cache."""
+        record = call.record
+        state = call.trace.state
+        usage = call.usage
+        if (
+            usage is not None
+            and state is not None
+            and self._spend is not None
+            and record.cache_status != "hit"
+        ):
+            record.cost_nanos = self._spend.cost(state.deployment.model, usage, record.created_at)
+        if call.admission is not None and self._spend is not None:
+            tokens = usage.input_tokens + usage.output_tokens if usage is not None else 0
+            try:
+                await self._spend.settle(call.admission, record.cost_nanos, tokens)
+            except Exception:
+                log.exception("request %s: settling its spend failed", record.id)
+        request = call.cache_request
+        if call.cache_body is not None and request is not None and self._cache is not None and route_name:
+            cache_settings = self._router.routes[route_name].settings.cache
+            if cache_settings is not None and usage is not None:
+                entry = CachedResponse(call.cache_body, usage, record.cost_nanos)
+                await self._cache.store(
+                    route_name,
+                    cache_settings,
+                    record.team_id,
+                    request,
+                    entry,
+                    self._services.embedder(cache_settings),
+                )
 
-        async def call(provider: Provider, deployment: Deployment) -> ProviderResponse:
+    async def _answer_from_cache(self, hit: CacheHit, body: JSONObject, call: _Call, send: Send) -> None:
+        record = call.record
+        record.cache_status = "hit" if hit.kind == "exact" else "semantic_hit"
+        record.cost_saved_nanos = hit.response.cost_nanos
+        record.cost_nanos = 0
+        record.status = 200
+        headers = [*call.headers, (b"x-keel-cache", record.cache_status.encode())]
+        answer = hit.response.body
+        if record.stream and self.op.open_stream is not None:
+            options = body.get("stream_options")
+            wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            events = sse_from_response(answer, wants_usage)
+            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
+            await send({"type": "http.response.body", "body": b"".join(events), "more_body": False})
+            if self._recorder.keeps_bodies:
+                self._recorder.note_response(record, orjson.dumps(answer))
+            return
+        payload = orjson.dumps(answer)
+        self._recorder.note_response(record, payload)
+        await send_json(send, 200, payload, headers)
+
+    async def _unary(self, route: Route, body: JSONObject, call: _Call, send: Send) -> None:
+        method = self.op.call
+        record = call.record
+
+        async def upstream(provider: Provider, deployment: Deployment) -> ProviderResponse:
             fn = getattr(provider, method)
             result: ProviderResponse = await fn(body, deployment)
             return result
 
-        trace = DispatchTrace()
         try:
-            done = await self._dispatcher.call(route, call, trace)
+            done = await self._dispatcher.call(route, upstream, call.trace)
         finally:
-            self._recorder.note_trace(record, trace)
-        payload = orjson.dumps(done.result.body)
+            self._recorder.note_trace(record, call.trace)
+        answer = done.result.body
+        payload = orjson.dumps(answer)
         record.status = 200
-        self._recorder.note_usage(record, done.result.usage)
+        usage = done.result.usage
+        if usage is None and self.op.mode != "embedding":
+            # Counted exactly as a stream of the same answer would be.
+            usage = count_usage(
+                done.state.deployment, done.state.provider, _input_text(body), response_text(answer)
+            )
+        call.usage = usage
+        self._recorder.note_usage(record, usage)
         self._recorder.note_response(record, payload)
-        await send_json(send, 200, payload, id_header)
+        await send_json(send, 200, payload, call.headers)
+        if call.cache_request is not None and is_cacheable(answer):
+            call.cache_body = answer
 
-    async def _stream(
-        self,
-        route: Route,
-        body: JSONObject,
-        record: RequestRecord,
-        started: float,
-        send: Send,
-        id_header: list[tuple[bytes, bytes]],
-    ) -> None:
+    async def _stream(self, route: Route, body: JSONObject, call: _Call, started: float, send: Send) -> None:
         method = self.op.open_stream
         assert method is not None
+        record = call.record
         options = body.get("stream_options")
         client_wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
 
@@ -220,20 +354,22 @@ class OpenAIEndpoint:
             stream: ChunkStream = await fn(body, deployment)
             return stream
 
-        trace = DispatchTrace()
         try:
-            done = await self._dispatcher.call(route, open_stream, trace)
+            done = await self._dispatcher.call(route, open_stream, call.trace)
         finally:
-            self._recorder.note_trace(record, trace)
+            self._recorder.note_trace(record, call.trace)
         stream = done.result
         transcript = StreamTranscript()
+        assembler = StreamAssembler() if call.cache_request is not None else None
         # From here the client has a 200: a failure becomes an error event, never a retry.
         record.status = 200
-        await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
+        await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *call.headers]})
         pending: list[bytes] = []
         try:
             async for chunk in stream:
                 data = chunk.data
+                if assembler is not None:
+                    assembler.add(data)
                 if not data.get("choices") and data.get("usage") is not None and not client_wants_usage:
                     continue  # the usage-only chunk Keel asked for on its own behalf
                 if record.ttft_ms is None:
@@ -248,6 +384,8 @@ class OpenAIEndpoint:
                     pending.clear()
             pending.append(b"data: [DONE]\n\n")
             await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
+            if assembler is not None:
+                call.cache_body = assembler.response()
         except ProviderError as exc:
             record.error_type = exc.kind
             record.error_message = exc.message
@@ -258,6 +396,7 @@ class OpenAIEndpoint:
             usage = stream.usage or count_usage(
                 done.state.deployment, done.state.provider, _input_text(body), transcript.text()
             )
+            call.usage = usage
             self._recorder.note_usage(record, usage)
             if self._recorder.keeps_bodies:
                 self._recorder.note_response(record, orjson.dumps(transcript.summary()))

@@ -56,3 +56,21 @@ class StreamTranscript:
                 for i in indexes
             ]
         }
+
+
+def response_text(answer: dict[str, Any]) -> str:
+    """The generated text of a complete answer, joined as ``StreamTranscript.text`` joins
+    a stream of the same answer (all content, then tool-call names and arguments), so
+    that counting tokens gives the same number for both."""
+    contents: list[str] = []
+    tools: list[str] = []
+    for choice in answer.get("choices") or ():
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else choice.get("text")
+        if isinstance(text, str):
+            contents.append(text)
+        if isinstance(message, dict):
+            for call in message.get("tool_calls") or ():
+                fn = call.get("function") or {}
+                tools.append((fn.get("name") or "") + (fn.get("arguments") or ""))
+    return "".join(contents) + "".join(tools)
