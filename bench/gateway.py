@@ -15,6 +15,15 @@ then checks that Keel's resident memory stays flat. Numbers go to Rich tables an
 
     python -m bench.gateway                  # full run: 3 repeats per phase, 100k soak (2-3 min)
     python -m bench.gateway --quick --soak 0 # a smoke run in seconds
+    python -m bench.gateway --spend inprocess  # with a key, a budget and a rate limit on it
+    python -m bench.gateway --spend redis      # the same, budgets and limits kept in Redis
+
+``--spend off`` (the default) runs Keel without access control (no key), as the
+gateway-core targets are defined; the spend ledger still reserves and settles every
+request. ``inprocess`` and ``redis`` give every request a service key that carries a hard
+monthly budget and a (never reached) rate limit, so each call is authenticated, takes the
+rate limit and reserves against the budget: the difference to ``off`` is the cost of
+access and spend control.
 
 With ``--repeat`` above 1 every phase is run that many times (direct, floor and Keel
 interleaved) and the median of each measure is reported.
@@ -55,6 +64,7 @@ from rich.table import Table
 REPO_ROOT = Path(__file__).resolve().parent.parent
 Mode = Literal["non-stream", "stream"]
 Target = Literal["direct", "floor", "keel"]
+SpendMode = Literal["off", "inprocess", "redis"]
 
 MODEL = "bench-model"
 CONCURRENCIES = (1, 16, 64)
@@ -69,6 +79,12 @@ REQUEST_TIMEOUT_S = 30.0
 TARGET_ADDED_P50_MS = 1.0
 TARGET_CPU_MS_PER_REQ = 0.5
 TARGET_SOAK_GROWTH = 0.05
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("KEEL_REDIS_URL", DEFAULT_REDIS_URL)
+
+# Headers of every benchmark request (``Authorization`` added when Keel needs a key).
+REQUEST_HEADERS = {"Content-Type": "application/json"}
 
 # Wide enough for the result tables when the output is a file or a pipe.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -115,7 +131,7 @@ async def one_request(
     started = time.perf_counter()
     ttfb: float | None = None
     try:
-        async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+        async with session.post(url, data=body, headers=REQUEST_HEADERS) as resp:
             if not stream:
                 ttfb = time.perf_counter()
                 payload = await resp.read()
@@ -273,8 +289,47 @@ def start_floor(workdir: Path, port: int, upstream_port: int) -> Child:
     return Child("floor", proc, log_path)
 
 
-def write_keel_config(workdir: Path, keel_port: int, upstream_port: int) -> Path:
+def prepare_spend(workdir: Path) -> str:
+    """A team, a service key with a hard monthly budget and a rate limit, in the
+    database Keel will use; returns the key."""
+    from keel.access import AccessAdmin, Actor
+    from keel.spend import set_budget, set_rate_limit
+    from keel.store import create_store_engine, upgrade
+
+    (workdir / "home").mkdir(exist_ok=True)
+    engine = create_store_engine(f"sqlite:///{workdir / 'home' / 'keel.db'}")
+    try:
+        upgrade(engine)
+        admin = AccessAdmin(engine)
+        actor = Actor.system("bench")
+        team = admin.create_team(actor, "bench")
+        created = admin.create_key(actor, name="bench", role="service", team_id=team.id)
+        key_id = created.key.id
+        set_budget(
+            engine,
+            scope="key",
+            scope_id=key_id,
+            period="month",
+            limit_nanos=10**18,
+            team_id=team.id,
+            actor="bench",
+        )
+        set_rate_limit(
+            engine, scope="key", scope_id=key_id, rpm=10**9, tpm=10**12, team_id=team.id, actor="bench"
+        )
+        return created.secret
+    finally:
+        engine.dispose()
+
+
+def write_keel_config(workdir: Path, keel_port: int, upstream_port: int, spend: SpendMode) -> Path:
     config = workdir / "keel.yaml"
+    access = "access: {enabled: false}" if spend == "off" else "access: {enabled: true}"
+    redis = (
+        f"redis_url: {REDIS_URL}\nspend: {{redis_key_prefix: 'keel-bench-{os.getpid()}:'}}"
+        if spend == "redis"
+        else ""
+    )
     config.write_text(
         f"""\
 home: {workdir / "home"}
@@ -284,6 +339,8 @@ server:
 request_log:
   enabled: true
   bodies: true
+{access}
+{redis}
 providers:
   bench:
     type: openai
@@ -845,6 +902,7 @@ class Plan:
     profile: Path | None
     json_path: Path | None
     only: set[Mode]
+    spend: SpendMode = "off"
 
 
 def parse_args(argv: Sequence[str] | None) -> Plan:
@@ -873,6 +931,13 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         help="run the gateway under cProfile, writing stats here (timings are then not representative)",
     )
     parser.add_argument("--json", type=Path, default=None, help="write every number to this file")
+    parser.add_argument(
+        "--spend",
+        choices=["off", "inprocess", "redis"],
+        default="off",
+        help="off: no key (default); inprocess/redis: a key with a budget and a rate limit, "
+        f"counters in process or in Redis ($KEEL_REDIS_URL, else {DEFAULT_REDIS_URL})",
+    )
     args = parser.parse_args(argv)
     requests = 300 if args.quick and args.requests == 2000 else args.requests
     soak = args.soak if args.soak is not None else (10_000 if args.quick else 100_000)
@@ -888,6 +953,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         profile=args.profile,
         json_path=args.json,
         only=set(args.mode or MODES),
+        spend=args.spend,
     )
 
 
@@ -900,13 +966,15 @@ class Processes:
 
 
 @contextlib.contextmanager
-def processes(workdir: Path, profile_to: Path | None) -> Iterator[Processes]:
+def processes(workdir: Path, profile_to: Path | None, spend: SpendMode) -> Iterator[Processes]:
     upstream, upstream_port = start_upstream(workdir)
     started: list[Child] = []
     try:
         floor_port, keel_port = free_port(), free_port()
         started.append(floor := start_floor(workdir, floor_port, upstream_port))
-        config = write_keel_config(workdir, keel_port, upstream_port)
+        if spend != "off":
+            REQUEST_HEADERS["Authorization"] = f"Bearer {prepare_spend(workdir)}"
+        config = write_keel_config(workdir, keel_port, upstream_port, spend)
         started.append(keel := start_keel(workdir, config, profile_to))
         yield Processes(
             upstream,
@@ -932,7 +1000,7 @@ async def run(plan: Plan) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="keel-bench-") as tmp:
         workdir = Path(tmp)
-        with processes(workdir, plan.profile) as procs:
+        with processes(workdir, plan.profile, plan.spend) as procs:
             upstream, keel, urls = procs.upstream, procs.keel, procs.urls
             await wait_healthy(upstream, f"{urls['direct']}/health")
             await wait_healthy(procs.floor, f"{urls['floor']}/health")
