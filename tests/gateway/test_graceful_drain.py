@@ -36,7 +36,7 @@ async def _fire(session: aiohttp.ClientSession, url: str, i: int) -> str | None:
 
 
 async def test_sigterm_drains_the_request_log(tmp_path: Path, upstream: FakeDeployment) -> None:
-    upstream.set_default(Fault(delay=0.3, chunk_delay=0.05))
+    upstream.set_default(Fault(delay=1.0, chunk_delay=0.05))
     port = _free_port()
     config = tmp_path / "keel.yaml"
     config.write_text(
@@ -69,7 +69,9 @@ models:
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.1)
             tasks = [asyncio.create_task(_fire(session, url, i)) for i in range(60)]
-            await asyncio.sleep(0.2)  # all in flight, none answered yet
+            # Stop once every call is in flight upstream (none answered yet: each waits 1 s
+            # there), however slowly a loaded machine got them there.
+            await upstream.wait_for_async(lambda: len(upstream.requests()) >= 60, timeout=20)
             proc.send_signal(signal.SIGTERM)
             answered = [rid for rid in await asyncio.gather(*tasks) if rid is not None]
         out, _ = proc.communicate(timeout=30)
@@ -78,7 +80,7 @@ models:
             proc.kill()
     # uvicorn re-raises the signal after its graceful stop, so the exit is "by SIGTERM".
     assert proc.returncode in (0, -signal.SIGTERM), out.decode()
-    assert len(answered) >= 50, f"in-flight requests should finish during a graceful stop: {len(answered)}"
+    assert len(answered) == 60, f"in-flight requests should finish during a graceful stop: {len(answered)}"
     # The flush interval (5 s) is longer than the stop took: only the drain can have written them.
     engine = create_store_engine(f"sqlite:///{tmp_path / 'home' / 'keel.db'}")
     logged = {r.id for r in recent_requests(engine, limit=1000)}

@@ -11,6 +11,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 from keel.admin import _access_api, _prompts_api, _spend_api
 from keel.core import InvalidRequest, KeelError
@@ -24,6 +25,19 @@ def _error(exc: KeelError) -> Response:
 async def _keel_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeelError)
     return _error(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and wrong methods, in the same error format as everything else."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"Unknown path: {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    else:
+        message = str(exc.detail)
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+    return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -44,6 +58,7 @@ def create_admin_app(**services: object) -> FastAPI:
         "`Authorization: Bearer <key>` (an admin, team admin or member key).",
     )
     app.add_exception_handler(KeelError, _keel_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for name, service in services.items():
         setattr(app.state, name, service)

@@ -39,6 +39,7 @@ from keel.core import (
     InvalidRequest,
     JSONObject,
     KeelError,
+    NotFound,
     PermissionDenied,
     ProviderError,
     RateLimited,
@@ -64,7 +65,7 @@ from keel.gateway._routing import Route, Router
 from keel.gateway._services import GatewayServices
 from keel.gateway._spend_gate import Admission
 from keel.gateway._stream_text import StreamTranscript, response_text
-from keel.prompts import expand_prompt_request
+from keel.prompts import PromptSource, PromptVersion, expand_prompt_request, names_prompt
 from keel.providers import ChunkStream, Deployment, Provider, ProviderResponse
 from keel.store import RequestRecord
 
@@ -116,6 +117,22 @@ def _input_text(body: JSONObject) -> str:
     return prompt if isinstance(prompt, str) else "\n".join(p for p in prompt if isinstance(p, str))
 
 
+@dataclass(frozen=True, slots=True)
+class _TeamPrompts:
+    """The prompts one key may call: its team's and the organisation-wide ones (all for
+    an admin key). Another team's prompt is unknown, as in the admin API."""
+
+    catalog: PromptSource
+    principal: Principal
+
+    def resolve(self, name: str, label: str | None = None, version: int | None = None) -> PromptVersion:
+        found = self.catalog.resolve(name, label, version)
+        owner = found.team_id
+        if owner is not None and owner != self.principal.team_id and not self.principal.is_admin:
+            raise NotFound(f"Unknown prompt '{name}'.", param="prompt")
+        return found
+
+
 @dataclass(slots=True)
 class _Call:
     """One request's state between the steps of the pipeline."""
@@ -125,10 +142,12 @@ class _Call:
     headers: list[tuple[bytes, bytes]]
     admission: Admission | None = None
     usage: Usage | None = None
-    # The complete answer to put in the cache once the client has it (None: don't), and
-    # the request it answers.
+    # The complete answer to put in the cache once the client has it (None: don't), the
+    # request it answers, and the route the request was looked up under (a fallback
+    # route may have answered it: the entry still belongs to the route asked).
     cache_body: JSONObject | None = None
     cache_request: JSONObject | None = None
+    cache_route: Route | None = None
 
 
 class OpenAIEndpoint:
@@ -174,8 +193,9 @@ class OpenAIEndpoint:
             raw = await read_body(scope, receive, self._max_body)
             body = parse_json_object(raw)
             record.requested_model = str(body.get("model") or "")
-            if self._prompts is not None:
-                expansion = expand_prompt_request(self._prompts, body, mode=self.op.mode)  # type: ignore[arg-type]
+            if self._prompts is not None and names_prompt(body):
+                source = self._prompts if principal is None else _TeamPrompts(self._prompts, principal)
+                expansion = expand_prompt_request(source, body, mode=self.op.mode)  # type: ignore[arg-type]
                 if expansion is not None:
                     body = expansion.body
                     record.prompt_name = expansion.prompt_name
@@ -219,6 +239,7 @@ class OpenAIEndpoint:
                     return
                 record.cache_status = "miss"
                 call.cache_request = body
+                call.cache_route = route
             if call.admission is not None and self._spend is not None:
                 await self._spend.reserve(call.admission, record.id, route, record.created_at)
             watcher = DisconnectWatcher(receive, send)
@@ -256,21 +277,22 @@ class OpenAIEndpoint:
             if watcher is not None:
                 watcher.stop()
             record.latency_ms = (time.perf_counter() - started) * 1000
-            await self._settle(call, route_name=record.route)
+            await self._settle(call)
             await self._recorder.finish(record, raw)
 
-    async def _settle(self, call: _Call, route_name: str | None) -> None:
+    async def _settle(self, call: _Call) -> None:
         """Charge what the call used (nothing for a hit or a failure before upstream
         answered), release the rest of the reservation, and fill the cache."""
         record = call.record
         state = call.trace.state
         usage = call.usage
-        if (
-            usage is not None
-            and state is not None
-            and self._spend is not None
-            and record.cache_status != "hit"
-        ):
+        if usage is not None and call.admission is not None and self._spend is not None:
+            # A counted or estimated usage is held to what the request allowed upstream.
+            bounded = self._spend.bounded_usage(call.admission, usage)
+            if bounded is not usage:
+                usage = call.usage = bounded
+                self._recorder.note_usage(record, usage)
+        if usage is not None and state is not None and self._spend is not None:
             record.cost_nanos = self._spend.cost(state.deployment.model, usage, record.created_at)
         if call.admission is not None and self._spend is not None:
             tokens = usage.input_tokens + usage.output_tokens if usage is not None else 0
@@ -278,13 +300,18 @@ class OpenAIEndpoint:
                 await self._spend.settle(call.admission, record.cost_nanos, tokens)
             except Exception:
                 log.exception("request %s: settling its spend failed", record.id)
-        request = call.cache_request
-        if call.cache_body is not None and request is not None and self._cache is not None and route_name:
-            cache_settings = self._router.routes[route_name].settings.cache
+        request, route = call.cache_request, call.cache_route
+        if (
+            call.cache_body is not None
+            and request is not None
+            and route is not None
+            and self._cache is not None
+        ):
+            cache_settings = route.settings.cache
             if cache_settings is not None and usage is not None:
                 entry = CachedResponse(call.cache_body, usage, record.cost_nanos)
                 await self._cache.store(
-                    route_name,
+                    route.name,
                     cache_settings,
                     record.team_id,
                     request,

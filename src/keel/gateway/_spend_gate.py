@@ -13,7 +13,7 @@ bound, and no reservation could keep the budget.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from keel.access import Principal
@@ -43,6 +43,9 @@ class Admission:
     input_bound: int
     output_bound: int
     reservation: Reservation | None = None
+    # The upstream is held to ``output_bound`` (the request sets max_tokens, or admission
+    # set it): it cannot produce more output than that.
+    output_capped: bool = False
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -123,16 +126,28 @@ class SpendGate:
             route.name,
         )
         output_bound = 0
+        capped = False
+        injected: tuple[str, ...] = ()
         if generates:
             limit = _output_limit(body)
+            capped = limit is not None
             if limit is None:
                 limit = self._settings.default_max_output_tokens
                 if any(w.budget.hard for w in self.ledger.windows_for(scopes, at)):
                     body["max_tokens"] = limit
+                    capped = True
+                    injected = ("max_tokens",)
             output_bound = limit * _choices(body)
         limits = self._limits(principal, route)
-        grant = await self._counters.take(limits, tokens=body_bytes + output_bound) if limits else NO_LIMITS
-        return Admission(grant, scopes, body_bytes, output_bound)
+        grant = NO_LIMITS
+        if limits:
+            # Tokens per minute take an estimate, as OpenAI's limits do (about four bytes a
+            # token, plus the output the request asks for; a default it did not ask for is
+            # not counted), and settle the actual count afterwards. The budget reservation
+            # below is the strict bound instead.
+            asked = output_bound if capped and "max_tokens" not in injected else 0
+            grant = await self._counters.take(limits, tokens=(body_bytes + 3) // 4 + asked)
+        return Admission(grant, scopes, body_bytes, output_bound, output_capped=capped)
 
     async def reserve(self, admission: Admission, request_id: str, route: Route, at: datetime) -> None:
         """Reserve the most the request can cost (raises ``BudgetExceeded``)."""
@@ -144,7 +159,33 @@ class SpendGate:
             ),
             default=0,
         )
+        if amount == 0:
+            # An unpriced model: nothing to hold against a budget, nothing a crash could lose.
+            return
         admission.reservation = await self.ledger.reserve(request_id, admission.scopes, amount, at=at)
+
+    @staticmethod
+    def bounded_usage(admission: Admission, usage: Usage) -> Usage:
+        """``usage`` the gateway counted or estimated (the upstream reported none), held to
+        what the request let the upstream produce: output to its max_tokens (times the
+        choices), input to the body's size. An estimate can come to more (four characters
+        a token, against an answer of long tokens), but the upstream stopped at the limit,
+        so that is the most it can have cost; charging more would overrun the reservation
+        and so the budget. Reported usage is the upstream's own bill: charged as it is."""
+        if usage.source == "reported":
+            return usage
+        input_tokens = min(usage.input_tokens, admission.input_bound)
+        output_tokens = usage.output_tokens
+        if admission.output_capped:
+            output_tokens = min(output_tokens, admission.output_bound)
+        if input_tokens == usage.input_tokens and output_tokens == usage.output_tokens:
+            return usage
+        return replace(
+            usage,
+            input_tokens=input_tokens,
+            cached_input_tokens=min(usage.cached_input_tokens, input_tokens),
+            output_tokens=output_tokens,
+        )
 
     def cost(self, model: str, usage: Usage, at: datetime) -> Nanos | None:
         """What ``usage`` of upstream ``model`` costs at ``at`` (None: unpriced)."""

@@ -136,8 +136,33 @@ class Counters(Protocol):
         Redis unreachable and ``on_redis_error`` is open): settle nothing then."""
         ...
 
-    async def settle(self, windows: Sequence[BudgetWindow], reserved: Nanos, actual: Nanos) -> None:
-        """Release ``reserved`` and add ``actual`` to spent, in each window still held."""
+    async def settle(
+        self,
+        windows: Sequence[BudgetWindow],
+        reserved: Nanos,
+        actual: Nanos,
+        *,
+        instance_id: str | None = None,
+        reservation_id: str | None = None,
+    ) -> None:
+        """Release ``reserved`` and add ``actual`` to spent, in each window still held.
+
+        With ``instance_id`` and ``reservation_id``, a backend whose counters outlive the
+        process (Redis) also remembers that this reservation is settled in the counters,
+        until ``forget_settled`` says its settle row is in the ledger: if the process dies
+        before that, ``recover`` knows the counters already hold it."""
+        ...
+
+    async def forget_settled(self, instance_id: str, reservation_ids: Sequence[str]) -> None:
+        """The settle rows of these reservations are in the ledger (see ``settle``)."""
+        ...
+
+    async def recover(
+        self, windows: Sequence[BudgetWindow], amount: Nanos, *, instance_id: str, reservation_id: str
+    ) -> None:
+        """Crash recovery settled a dead instance's reservation in the ledger at its
+        reserved ``amount``: count it as spent at ``amount`` in each window still held,
+        whether or not that instance had settled it in the counters before it died."""
         ...
 
     async def read(self, windows: Sequence[BudgetWindow]) -> dict[str, tuple[Nanos, Nanos]]:
@@ -298,12 +323,31 @@ class InProcessCounters:
             cell[1] += amount
         return states
 
-    async def settle(self, windows: Sequence[BudgetWindow], reserved: Nanos, actual: Nanos) -> None:
+    async def settle(
+        self,
+        windows: Sequence[BudgetWindow],
+        reserved: Nanos,
+        actual: Nanos,
+        *,
+        instance_id: str | None = None,
+        reservation_id: str | None = None,
+    ) -> None:
+        # No marks: these counters die with the process, and the next one loads them from
+        # the ledger, where a settlement that was never written is still open.
         for window in windows:
             cell = self._windows.get(window.key)
             if cell is not None:
                 cell[1] -= reserved
                 cell[0] += actual
+
+    async def forget_settled(self, instance_id: str, reservation_ids: Sequence[str]) -> None:
+        return None
+
+    async def recover(
+        self, windows: Sequence[BudgetWindow], amount: Nanos, *, instance_id: str, reservation_id: str
+    ) -> None:
+        # A dead instance's reservation is known here only from the ledger, as open.
+        await self.settle(windows, amount, amount)
 
     async def read(self, windows: Sequence[BudgetWindow]) -> dict[str, tuple[Nanos, Nanos]]:
         if any(w.key not in self._windows for w in windows):

@@ -5,7 +5,10 @@ step) and returns only when its ``reserve`` row is committed (group commit), so 
 never loses an admitted request's reservation. ``settle`` releases the reservation and
 charges the actual cost; its row is written shortly after. Crash recovery (at start and
 by a periodic sweep) settles the open reservations of dead instances at their reserved
-amount, so recorded spend is never below real spend.
+amount, so recorded spend is never below real spend. Counters that outlive the process
+(Redis) hold a settlement as pending until its row is written, so that recovering a
+process that died in between moves the reservation to spent once, at the amount the
+ledger records.
 
 Budgets, prices and rate limits are held in memory; ``reload`` (on the ``spend`` change topic) reads
 them again. Counters for the current budget windows are loaded from the ledger when a
@@ -18,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -119,7 +122,10 @@ class SpendLedger:
         # (scope, scope_id) -> the LimitWindow of that key's or team's rate limit
         self._limits: dict[tuple[str, str], LimitWindow] = {}
         self._open: dict[str, Reservation] = {}
-        self._writer = LedgerWriter(engine)
+        self._writer = LedgerWriter(engine, on_written=self._written)
+        # Reservations settled in the counters whose settle rows are not written yet (the
+        # counters remember them until then: see ``Counters.settle``).
+        self._settling: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
         counters.window_loader = self._load_windows
@@ -185,6 +191,8 @@ class SpendLedger:
         if self._background:
             await asyncio.wait(self._background, timeout=timeout_s)
         await self._writer.drain(timeout_s)
+        if self._background:  # the counters told of the last rows written
+            await asyncio.wait(self._background, timeout=timeout_s)
         try:
             await asyncio.to_thread(remove_instance, self.engine, self.instance_id)
         except Exception as exc:  # the next start's recovery finds nothing open anyway
@@ -223,7 +231,12 @@ class SpendLedger:
             scopes = SpendScopes(item.key_id, item.team_id, item.end_user, item.model)
             windows = self.windows_for(scopes, item.reserved_at)
             if windows:
-                await self.counters.settle(windows, item.amount_nanos, item.amount_nanos)
+                await self.counters.recover(
+                    windows,
+                    item.amount_nanos,
+                    instance_id=item.instance_id,
+                    reservation_id=item.reservation_id,
+                )
         if recovered:
             self.recovered += len(recovered)
             logger.warning(
@@ -276,8 +289,10 @@ class SpendLedger:
             self._spawn(self._release(reservation))
             raise
         except Exception as exc:
-            if reservation.windows:
-                await self.counters.settle(reservation.windows, amount, 0)
+            # Marked as settled in the counters (no settle row follows to clear the mark):
+            # should the row have been written after all, recovery must not release the
+            # reservation a second time.
+            await self._settle_counters(reservation, 0, row_follows=False)
             raise SpendUnavailable(f"The spend ledger could not record the reservation: {exc}") from exc
         self._open[reservation.id] = reservation
         if self._on_budget_alert is not None:
@@ -297,14 +312,40 @@ class SpendLedger:
         actual = max(0, actual or 0)
         reservation.actual = actual
         self._open.pop(reservation.id, None)
-        if reservation.windows:
-            await self.counters.settle(reservation.windows, reservation.amount, actual)
+        await self._settle_counters(reservation, actual)
         self._writer.submit(self._row(reservation, "settle", actual, datetime.now(UTC), recovered=recovered))
 
     async def _release(self, reservation: Reservation) -> None:
-        if reservation.windows:
-            await self.counters.settle(reservation.windows, reservation.amount, 0)
+        await self._settle_counters(reservation, 0)
         self._writer.submit(self._row(reservation, "settle", 0, datetime.now(UTC)))
+
+    async def _settle_counters(
+        self, reservation: Reservation, actual: Nanos, *, row_follows: bool = True
+    ) -> None:
+        if not reservation.windows:
+            return
+        if row_follows:
+            self._settling.add(reservation.id)
+        await self.counters.settle(
+            reservation.windows,
+            reservation.amount,
+            actual,
+            instance_id=self.instance_id,
+            reservation_id=reservation.id,
+        )
+
+    def _written(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows are in the ledger: the counters may forget the settlements among them."""
+        if not self._settling:
+            return
+        done = [
+            row["reservation_id"]
+            for row in rows
+            if row["entry"] == "settle" and row["reservation_id"] in self._settling
+        ]
+        if done:
+            self._settling.difference_update(done)
+            self._spawn(self.counters.forget_settled(self.instance_id, done))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -34,9 +34,14 @@ class _Pending:
         self.attempts = 0
 
 
+# Told the rows of every batch once they are committed.
+OnWritten = Callable[[Sequence[Mapping[str, Any]]], None]
+
+
 class LedgerWriter:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, on_written: OnWritten | None = None) -> None:
         self._engine = engine
+        self._on_written = on_written
         self._pending: list[_Pending] = []
         self._wake = asyncio.Event()
         # Set while nothing is pending or being written.
@@ -118,6 +123,11 @@ class LedgerWriter:
         for pending in batch:
             if pending.future is not None and not pending.future.done():
                 pending.future.set_result(None)
+        if self._on_written is not None:
+            try:
+                self._on_written([p.row for p in batch])
+            except Exception:
+                logger.exception("spend ledger: the written-rows callback failed")
 
     async def flush(self, timeout_s: float | None = None) -> None:
         """Wait until everything handed in so far is written (or given up on)."""

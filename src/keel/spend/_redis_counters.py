@@ -7,6 +7,14 @@ flushed Redis) is loaded from the spend ledger and set only if still missing. Ra
 buckets are hashes (``q``: requests, ``t``: tokens, ``at``: Redis time of the last take)
 that expire when idle for two minutes (a missing bucket is a full one).
 
+Redis outlives a gateway process, and a process settles a reservation in Redis a moment
+before its settle row reaches the ledger (rows are group-committed). A process that dies
+in between leaves the reservation open in the ledger but settled in Redis; crash
+recovery settles it in the ledger at its reserved amount and must not release it in
+Redis a second time. So a settlement is also noted, with its actual cost, in the
+instance's ``settling:<instance>`` hash until its row is written; recovery finds it
+there and adds only the difference to the reserved amount.
+
 When Redis cannot be reached, ``on_error="closed"`` refuses with ``SpendUnavailable``
 (503) and ``"open"`` admits without counting (a warning is logged, at most every 10 s).
 
@@ -69,14 +77,45 @@ for _, key in ipairs(KEYS) do redis.call('HINCRBY', key, 'r', amount) end
 return out
 """
 
-# KEYS: windows. ARGV: reserved, actual. Windows no longer held are left alone.
+# KEYS: windows, then the settling hash of the instance when ARGV[3] (a reservation id)
+# is not empty. ARGV: reserved, actual, reservation id, expiry (s) of the settling hash.
+# Windows no longer held are left alone.
 _SETTLE = """
-for _, key in ipairs(KEYS) do
+local windows = #KEYS
+if ARGV[3] ~= '' then windows = windows - 1 end
+for i = 1, windows do
+  local key = KEYS[i]
   if redis.call('EXISTS', key) == 1 then
     redis.call('HINCRBY', key, 'r', -tonumber(ARGV[1]))
     redis.call('HINCRBY', key, 's', tonumber(ARGV[2]))
   end
 end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[#KEYS], ARGV[3], ARGV[2])
+  redis.call('EXPIRE', KEYS[#KEYS], ARGV[4])
+end
+return 1
+"""
+
+# KEYS: windows, then the settling hash of the dead instance. ARGV: amount, reservation id.
+# Settled in the counters already (with what the settling hash says): only the difference
+# to ``amount`` is added. Else the reservation is still counted as reserved: move it.
+_RECOVER = """
+local settling = KEYS[#KEYS]
+local counted = redis.call('HGET', settling, ARGV[2])
+local amount = tonumber(ARGV[1])
+for i = 1, #KEYS - 1 do
+  local key = KEYS[i]
+  if redis.call('EXISTS', key) == 1 then
+    if counted then
+      redis.call('HINCRBY', key, 's', amount - tonumber(counted))
+    else
+      redis.call('HINCRBY', key, 'r', -amount)
+      redis.call('HINCRBY', key, 's', amount)
+    end
+  end
+end
+if counted then redis.call('HDEL', settling, ARGV[2]) end
 return 1
 """
 
@@ -166,11 +205,13 @@ class RedisCounters:
         self.window_loader = window_loader
         self._redis = redis
         self._budget_prefix = f"{prefix}budget:"
+        self._settling_prefix = f"{prefix}settling:"
         self._limit_prefix = f"{prefix}limit:"
         self._on_error = on_error
         self._display_url = display_url
         self._reserve = redis.register_script(_RESERVE)
         self._settle = redis.register_script(_SETTLE)
+        self._recover = redis.register_script(_RECOVER)
         self._load_script = redis.register_script(_LOAD)
         self._take = redis.register_script(_TAKE)
         self._adjust = redis.register_script(_ADJUST)
@@ -215,15 +256,52 @@ class RedisCounters:
         before = [(int(result[1 + 2 * i]), int(result[2 + 2 * i])) for i in range(len(windows))]
         return budget_states(windows, before, amount)
 
-    async def settle(self, windows: Sequence[BudgetWindow], reserved: Nanos, actual: Nanos) -> None:
+    async def settle(
+        self,
+        windows: Sequence[BudgetWindow],
+        reserved: Nanos,
+        actual: Nanos,
+        *,
+        instance_id: str | None = None,
+        reservation_id: str | None = None,
+    ) -> None:
         if not windows:
             return
+        keys = [self._budget_prefix + w.key for w in windows]
+        args: list[Any] = [reserved, actual, "", 0]
+        if instance_id is not None and reservation_id is not None:
+            # Remembered until the settle row is written: these counters outlive this
+            # process, and if it dies first, recovery must not release the reservation twice.
+            keys.append(self._settling_prefix + instance_id)
+            args[2:] = [reservation_id, _WINDOW_GRACE_S]
         try:
-            await self._settle(keys=[self._budget_prefix + w.key for w in windows], args=[reserved, actual])
+            await self._settle(keys=keys, args=args)
         except RedisError as exc:
             # The reservation stays counted in Redis (over-counting, never under); the
             # ledger has the truth and a reload from it corrects the window.
             self._warn(f"could not settle in Redis ({exc}); the reservation stays counted there")
+
+    async def forget_settled(self, instance_id: str, reservation_ids: Sequence[str]) -> None:
+        if not reservation_ids:
+            return
+        try:
+            await self._redis.hdel(self._settling_prefix + instance_id, *reservation_ids)
+        except RedisError as exc:
+            # Only a few stale marks, of reservations recovery never sees (their settle rows
+            # are written); the hash expires.
+            self._warn(f"could not clear settled reservations in Redis ({exc})")
+
+    async def recover(
+        self, windows: Sequence[BudgetWindow], amount: Nanos, *, instance_id: str, reservation_id: str
+    ) -> None:
+        if not windows:
+            return
+        keys = [self._budget_prefix + w.key for w in windows] + [self._settling_prefix + instance_id]
+        try:
+            await self._recover(keys=keys, args=[amount, reservation_id])
+        except RedisError as exc:
+            # The reservation stays counted as reserved in Redis: over-counting, never under.
+            self._warn(f"could not move a recovered reservation to spent in Redis ({exc})")
 
     async def read(self, windows: Sequence[BudgetWindow]) -> dict[str, tuple[Nanos, Nanos]]:
         if not windows:
