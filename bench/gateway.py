@@ -17,6 +17,7 @@ then checks that Keel's resident memory stays flat. Numbers go to Rich tables an
     python -m bench.gateway --quick --soak 0 # a smoke run in seconds
     python -m bench.gateway --spend inprocess  # with a key, a budget and a rate limit on it
     python -m bench.gateway --spend redis      # the same, budgets and limits kept in Redis
+    python -m bench.gateway --prompt           # also through Keel by prompt name (keel-prompt)
 
 ``--spend off`` (the default) runs Keel without access control (no key), as the
 gateway-core targets are defined; the spend ledger still reserves and settles every
@@ -24,6 +25,15 @@ request. ``inprocess`` and ``redis`` give every request a service key that carri
 monthly budget and a (never reached) rate limit, so each call is authenticated, takes the
 rate limit and reserves against the budget: the difference to ``off`` is the cost of
 access and spend control.
+
+``--prompt`` adds a fourth target, **keel-prompt**: the same Keel process, sent requests
+that name a prompt (``"model": "prompt:bench@production"`` with its variable in
+``"prompt": {"variables": ...}``) instead of their messages. The prompt, created in
+Keel's database before it starts, renders the same messages with the same model
+config, so the upstream sees the same request; keel-prompt runs right after keel in
+every round, so load from elsewhere on the machine tends to hit both alike, and the
+difference between them is the cost of resolving and rendering a prompt. The soak then
+sends prompt requests too.
 
 With ``--repeat`` above 1 every phase is run that many times (direct, floor and Keel
 interleaved) and the median of each measure is reported.
@@ -63,13 +73,17 @@ from rich.table import Table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 Mode = Literal["non-stream", "stream"]
-Target = Literal["direct", "floor", "keel"]
+Target = Literal["direct", "floor", "keel", "keel-prompt"]
 SpendMode = Literal["off", "inprocess", "redis"]
 
 MODEL = "bench-model"
+PROMPT_NAME = "bench"
+SYSTEM_MESSAGE = "You are a concise assistant for an LLM platform team."
+QUESTION = "In one sentence: what does an LLM gateway record for each call?"
 CONCURRENCIES = (1, 16, 64)
 MODES: tuple[Mode, ...] = ("non-stream", "stream")
 TARGETS: tuple[Target, ...] = ("direct", "floor", "keel")
+KEEL_TARGETS: tuple[Target, ...] = ("keel", "keel-prompt")  # one Keel process: plain / by prompt
 SOAK_CONCURRENCY = 64
 SOAK_SAMPLE_EVERY = 5_000
 # Per-request client timeout: far above any healthy latency here, so a hang is an error.
@@ -79,6 +93,8 @@ REQUEST_TIMEOUT_S = 30.0
 TARGET_ADDED_P50_MS = 1.0
 TARGET_CPU_MS_PER_REQ = 0.5
 TARGET_SOAK_GROWTH = 0.05
+# A request that names a prompt, against the same request with its messages (p50).
+TARGET_PROMPT_P50_RATIO = 1.10
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL = os.environ.get("KEEL_REDIS_URL", DEFAULT_REDIS_URL)
@@ -93,17 +109,22 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 # ---------------------------------------------------------------------------- requests
 
 
-def request_body(stream: bool) -> bytes:
-    """A small but typical chat request (system + user message, a few parameters)."""
-    body: dict[str, Any] = {
-        "model": MODEL,
-        "messages": [
-            {"role": "system", "content": "You are a concise assistant for an LLM platform team."},
-            {"role": "user", "content": "In one sentence: what does an LLM gateway record for each call?"},
-        ],
-        "max_tokens": 64,
-        "temperature": 0.2,
-    }
+def request_body(stream: bool, prompt: bool = False) -> bytes:
+    """A small but typical chat request (system + user message, a few parameters), or
+    with ``prompt`` the same request by prompt name (see ``prepare_prompt``)."""
+    body: dict[str, Any]
+    if prompt:
+        body = {"model": f"prompt:{PROMPT_NAME}@production", "prompt": {"variables": {"question": QUESTION}}}
+    else:
+        body = {
+            "model": MODEL,
+            "messages": [
+                {"role": "system", "content": SYSTEM_MESSAGE},
+                {"role": "user", "content": QUESTION},
+            ],
+            "max_tokens": 64,
+            "temperature": 0.2,
+        }
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -165,10 +186,12 @@ async def drive(
     stream: bool | None,
     on_done: Any = None,
     session: aiohttp.ClientSession | None = None,
+    prompt: bool = False,
 ) -> Samples:
-    """``total`` requests from ``concurrency`` workers; ``stream=None`` alternates modes."""
+    """``total`` requests from ``concurrency`` workers; ``stream=None`` alternates modes;
+    ``prompt``: requests that name the benchmark prompt."""
     out = Samples()
-    bodies = (request_body(False), request_body(True))
+    bodies = (request_body(False, prompt), request_body(True, prompt))
     issued = 0
     completed = 0
 
@@ -318,6 +341,33 @@ def prepare_spend(workdir: Path) -> str:
             engine, scope="key", scope_id=key_id, rpm=10**9, tpm=10**12, team_id=team.id, actor="bench"
         )
         return created.secret
+    finally:
+        engine.dispose()
+
+
+def prepare_prompt(workdir: Path) -> None:
+    """The chat prompt ``--prompt`` requests name, labelled production, in the database
+    Keel will use: it renders exactly the messages and parameters of the plain request."""
+    from keel.prompts import PromptRegistry
+    from keel.store import create_store_engine, upgrade
+
+    (workdir / "home").mkdir(exist_ok=True)
+    engine = create_store_engine(f"sqlite:///{workdir / 'home' / 'keel.db'}")
+    try:
+        upgrade(engine)
+        registry = PromptRegistry(engine)
+        version = registry.create(
+            PROMPT_NAME,
+            type="chat",
+            template=[
+                {"role": "system", "content": SYSTEM_MESSAGE},
+                {"role": "user", "content": "{{ question }}"},
+            ],
+            variables={"question": "string"},
+            model_config={"model": MODEL, "max_tokens": 64, "temperature": 0.2},
+            actor="bench",
+        )
+        registry.set_label(PROMPT_NAME, "production", version.version, actor="bench", admin=True)
     finally:
         engine.dispose()
 
@@ -512,6 +562,7 @@ class Bench:
     urls: dict[Target, str]
     log_watch: LogWatch
     progress: Progress
+    prompt: bool = False  # the soak's requests name a prompt
     keel_requests: int = 0
     results: list[PhaseResult] = field(default_factory=list)
 
@@ -529,18 +580,20 @@ class Bench:
         def advance(_: int) -> None:
             self.progress.advance(task)
 
+        via_keel = target in KEEL_TARGETS
+        prompt = target == "keel-prompt"
         async with new_session(concurrency) as session:
-            await drive(url, warmup, concurrency, stream, advance, session)
-            if target == "keel":
+            await drive(url, warmup, concurrency, stream, advance, session, prompt)
+            if via_keel:
                 self.keel_requests += warmup
                 await self.log_watch.wait_for(self.keel_requests)
             cpu_before = (cpu_seconds(gateway), cpu_seconds(upstream), cpu_seconds(me))
             machine_before = psutil.cpu_times()
             started = time.perf_counter()
-            samples = await drive(url, total, concurrency, stream, advance, session)
+            samples = await drive(url, total, concurrency, stream, advance, session, prompt)
             seconds = time.perf_counter() - started
         written: int | None = None
-        if target == "keel":
+        if via_keel:
             self.keel_requests += total
             written = await self.log_watch.wait_for(self.keel_requests)
         cpu_after = (cpu_seconds(gateway), cpu_seconds(upstream), cpu_seconds(me))
@@ -568,7 +621,7 @@ class Bench:
             loadgen_cpu_ms_per_req=per_req(2),
             machine_busy_pct=busy_pct(machine_before, machine_after),
             log_written=written,
-            log_expected=self.keel_requests if target == "keel" else None,
+            log_expected=self.keel_requests if via_keel else None,
         )
         self.results.append(result)
         return result
@@ -586,7 +639,7 @@ class Bench:
 
         cpu_before = cpu_seconds(gateway)
         started = time.perf_counter()
-        seen = await drive(url, total, SOAK_CONCURRENCY, None, advance)
+        seen = await drive(url, total, SOAK_CONCURRENCY, None, advance, prompt=self.prompt)
         seconds = time.perf_counter() - started
         self.keel_requests += total
         await self.log_watch.wait_for(self.keel_requests)
@@ -667,7 +720,9 @@ def cpu_table(results: Sequence[PhaseResult]) -> Table:
             r.mode,
             str(r.concurrency),
             fmt(r.gateway_cpu_ms_per_req, 3),
-            fmt(keel_above_floor(results, r.mode, r.concurrency), 3) if r.target == "keel" else "",
+            fmt(keel_above_floor(results, r.mode, r.concurrency, r.target), 3)
+            if r.target in KEEL_TARGETS
+            else "",
             fmt(r.upstream_cpu_ms_per_req, 3),
             fmt(r.loadgen_cpu_ms_per_req, 3),
             f"{r.machine_busy_pct:.0f}",
@@ -744,10 +799,12 @@ def added_p50(results: Sequence[PhaseResult], mode: Mode, c: int, target: Target
     return proxied.p50_ms - direct.p50_ms
 
 
-def keel_above_floor(results: Sequence[PhaseResult], mode: Mode, c: int) -> float | None:
+def keel_above_floor(
+    results: Sequence[PhaseResult], mode: Mode, c: int, target: Target = "keel"
+) -> float | None:
     """Keel's CPU ms/request minus the floor proxy's: what Keel itself costs above the
     server and client libraries every proxy on this stack pays."""
-    keel, floor = find(results, "keel", mode, c), find(results, "floor", mode, c)
+    keel, floor = find(results, target, mode, c), find(results, "floor", mode, c)
     if keel is None or floor is None:
         return None
     if keel.gateway_cpu_ms_per_req is None or floor.gateway_cpu_ms_per_req is None:
@@ -801,6 +858,8 @@ def verdicts(results: Sequence[PhaseResult], soak: SoakResult | None) -> list[Ve
                 informational=True,
             )
         )
+    if any(r.target == "keel-prompt" for r in results):
+        out.extend(prompt_verdicts(results))
     at_64 = [r for r in results if r.concurrency == 64]
     errors = sum(r.errors for r in at_64)
     out.append(Verdict("no errors at c=64 (all phases)", str(errors), errors == 0 if at_64 else None))
@@ -812,6 +871,50 @@ def verdicts(results: Sequence[PhaseResult], soak: SoakResult | None) -> list[Ve
                 f"{soak.samples[0].rss_mib:.1f} → {soak.samples[-1].rss_mib:.1f} MiB "
                 f"({soak.second_half_growth:+.1%} 2nd half)",
                 soak.flat and soak.errors == 0,
+            )
+        )
+    return out
+
+
+def prompt_vs_plain(results: Sequence[PhaseResult], mode: Mode, c: int) -> float | None:
+    """keel-prompt's p50 over keel's, minus 1 (+0.05: a prompt request is 5% slower)."""
+    plain, prompt = find(results, "keel", mode, c), find(results, "keel-prompt", mode, c)
+    if plain is None or prompt is None or not plain.p50_ms or prompt.p50_ms is None:
+        return None
+    return prompt.p50_ms / plain.p50_ms - 1
+
+
+def prompt_verdicts(results: Sequence[PhaseResult]) -> list[Verdict]:
+    out: list[Verdict] = []
+    for mode in MODES:
+        change = prompt_vs_plain(results, mode, 1)
+        plain, prompt = find(results, "keel", mode, 1), find(results, "keel-prompt", mode, 1)
+        out.append(
+            Verdict(
+                f"by prompt: p50 ≤ {TARGET_PROMPT_P50_RATIO:.0%} of plain through Keel, c=1 ({mode})",
+                f"{fmt(prompt.p50_ms if prompt else None, 3)} vs {fmt(plain.p50_ms if plain else None, 3)} ms"
+                + (f" ({change:+.1%})" if change is not None else ""),
+                None if change is None else change <= TARGET_PROMPT_P50_RATIO - 1,
+            )
+        )
+    for mode in MODES:
+        changes = [prompt_vs_plain(results, mode, c) for c in CONCURRENCIES]
+        cpu = [(find(results, "keel-prompt", mode, c), find(results, "keel", mode, c)) for c in CONCURRENCIES]
+        extra = [
+            a.gateway_cpu_ms_per_req - b.gateway_cpu_ms_per_req
+            for a, b in cpu
+            if a is not None
+            and b is not None
+            and a.gateway_cpu_ms_per_req is not None
+            and b.gateway_cpu_ms_per_req is not None
+        ]
+        out.append(
+            Verdict(
+                f"by prompt vs plain: p50 change and extra CPU ms/req, c=1/16/64 ({mode})",
+                f"{' / '.join('—' if c is None else f'{c:+.1%}' for c in changes)}; "
+                f"{' / '.join(f'{e:+.3f}' for e in extra) or '—'} ms",
+                None,
+                informational=True,
             )
         )
     return out
@@ -903,6 +1006,7 @@ class Plan:
     json_path: Path | None
     only: set[Mode]
     spend: SpendMode = "off"
+    prompt: bool = False
 
 
 def parse_args(argv: Sequence[str] | None) -> Plan:
@@ -938,6 +1042,12 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         help="off: no key (default); inprocess/redis: a key with a budget and a rate limit, "
         f"counters in process or in Redis ($KEEL_REDIS_URL, else {DEFAULT_REDIS_URL})",
     )
+    parser.add_argument(
+        "--prompt",
+        action="store_true",
+        help=f"Keel's requests name a prompt (prompt:{PROMPT_NAME}@production) that renders the same "
+        "messages, instead of sending them",
+    )
     args = parser.parse_args(argv)
     requests = 300 if args.quick and args.requests == 2000 else args.requests
     soak = args.soak if args.soak is not None else (10_000 if args.quick else 100_000)
@@ -954,6 +1064,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         json_path=args.json,
         only=set(args.mode or MODES),
         spend=args.spend,
+        prompt=args.prompt,
     )
 
 
@@ -966,7 +1077,9 @@ class Processes:
 
 
 @contextlib.contextmanager
-def processes(workdir: Path, profile_to: Path | None, spend: SpendMode) -> Iterator[Processes]:
+def processes(
+    workdir: Path, profile_to: Path | None, spend: SpendMode, prompt: bool = False
+) -> Iterator[Processes]:
     upstream, upstream_port = start_upstream(workdir)
     started: list[Child] = []
     try:
@@ -974,6 +1087,8 @@ def processes(workdir: Path, profile_to: Path | None, spend: SpendMode) -> Itera
         started.append(floor := start_floor(workdir, floor_port, upstream_port))
         if spend != "off":
             REQUEST_HEADERS["Authorization"] = f"Bearer {prepare_spend(workdir)}"
+        if prompt:
+            prepare_prompt(workdir)
         config = write_keel_config(workdir, keel_port, upstream_port, spend)
         started.append(keel := start_keel(workdir, config, profile_to))
         yield Processes(
@@ -984,6 +1099,7 @@ def processes(workdir: Path, profile_to: Path | None, spend: SpendMode) -> Itera
                 "direct": f"http://127.0.0.1:{upstream_port}",
                 "floor": f"http://127.0.0.1:{floor_port}",
                 "keel": f"http://127.0.0.1:{keel_port}",
+                "keel-prompt": f"http://127.0.0.1:{keel_port}",
             },
         )
     finally:
@@ -1000,7 +1116,7 @@ async def run(plan: Plan) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="keel-bench-") as tmp:
         workdir = Path(tmp)
-        with processes(workdir, plan.profile, plan.spend) as procs:
+        with processes(workdir, plan.profile, plan.spend, plan.prompt) as procs:
             upstream, keel, urls = procs.upstream, procs.keel, procs.urls
             await wait_healthy(upstream, f"{urls['direct']}/health")
             await wait_healthy(procs.floor, f"{urls['floor']}/health")
@@ -1027,6 +1143,11 @@ async def run(plan: Plan) -> int:
                 if pinned
                 else "no CPU pinning: gateway, upstream and load generator share every core"
             )
+            if plan.prompt:
+                console.print(
+                    f"keel-prompt: the same Keel, requests naming the prompt {PROMPT_NAME}@production, "
+                    "which renders the plain request's messages"
+                )
             progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -1037,10 +1158,11 @@ async def run(plan: Plan) -> int:
             )
             bench = Bench(
                 upstream=upstream,
-                gateways={"floor": procs.floor, "keel": keel},
+                gateways={"floor": procs.floor, "keel": keel, "keel-prompt": keel},
                 urls=urls,
                 log_watch=LogWatch(urls["keel"]),
                 progress=progress,
+                prompt=plan.prompt,
             )
             soak: SoakResult | None = None
             started = time.perf_counter()
@@ -1052,7 +1174,7 @@ async def run(plan: Plan) -> int:
                         # Direct, floor and Keel back to back, so that load from others
                         # on the machine tends to hit every side of a comparison alike.
                         for _ in range(plan.repeat):
-                            for target in TARGETS:
+                            for target in (*TARGETS, "keel-prompt") if plan.prompt else TARGETS:
                                 await bench.phase(target, mode, c, plan.requests, plan.warmup)
                 if plan.soak:
                     soak = await bench.soak(plan.soak)
@@ -1108,6 +1230,11 @@ async def run(plan: Plan) -> int:
                 "keel_minus_floor_cpu_ms_per_req": {
                     f"{mode} c={c}": keel_above_floor(final, mode, c) for mode in MODES for c in CONCURRENCIES
                 },
+                "prompt_vs_plain_p50": {
+                    f"{mode} c={c}": prompt_vs_plain(final, mode, c) for mode in MODES for c in CONCURRENCIES
+                }
+                if plan.prompt
+                else None,
                 "soak": asdict(soak) if soak is not None else None,
                 "request_log_rows": rows,
                 "keel_requests": bench.keel_requests,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +14,7 @@ from keel.access import Principal
 from keel.admin import create_admin_app
 from keel.core import AuthenticationError
 from keel.prompts import PromptRegistry
-from keel.store import read_audit
+from keel.store import RequestRecord, insert_records, read_audit
 
 PRINCIPALS = {
     "admin": Principal("k-admin", "root", "admin", None),
@@ -210,3 +212,58 @@ def test_label_body_is_validated(client: TestClient) -> None:
     assert latest.status_code == 400 and "automatic" in latest.json()["error"]["message"]
     nothing = call(client, "POST", "/prompts/support/labels/staging/rollback")
     assert nothing.status_code == 404
+
+
+def _log(
+    engine: Engine, version: int, *, team_id: str | None, status: int = 200, latency: float = 50.0
+) -> None:
+    insert_records(
+        engine,
+        [
+            RequestRecord(
+                id=uuid4().hex,
+                created_at=datetime.now(UTC),
+                endpoint="chat.completions",
+                requested_model="prompt:support",
+                status=status,
+                error_type=None if status < 400 else "upstream_error",
+                latency_ms=latency,
+                input_tokens=10,
+                output_tokens=4,
+                cost_nanos=2_500_000,
+                team_id=team_id,
+                prompt_name="support",
+                prompt_version=version,
+            )
+        ],
+    )
+
+
+def test_version_stats(client: TestClient, engine: Engine) -> None:
+    create(client)
+    call(client, "POST", "/prompts/support/versions", json={"template": CHAT, "variables": VARIABLES})
+    call(client, "PUT", "/prompts/support/labels/production", json={"version": 2})
+    for latency in (10.0, 20.0, 30.0):
+        _log(engine, 1, team_id="t1", latency=latency)
+    _log(engine, 1, team_id="t1", status=502)
+    _log(engine, 2, team_id="t2", latency=5.0)
+
+    response = call(client, "GET", "/prompts/support/stats", params={"since": "1d"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["name"] == "support" and body["since"] is not None and body["team_id"] is None
+    v1, v2 = body["data"]
+    assert (v1["version"], v1["requests"], v1["errors"], v1["error_rate"]) == (1, 4, 1, 0.25)
+    assert (v1["latency_p50_ms"], v1["latency_p95_ms"]) == (20.0, pytest.approx(29.0))
+    assert (v1["input_tokens"], v1["output_tokens"], v1["cost_nanos"]) == (40, 16, 10_000_000)
+    assert v1["cost_usd"] == "0.01" and v1["labels"] == []
+    assert (v2["version"], v2["requests"], v2["labels"]) == (2, 1, ["production"])
+
+    # A member sees its own team's requests only; another team does not see a team prompt.
+    member = call(client, "GET", "/prompts/support/stats", "m1").json()
+    assert member["team_id"] == "t1" and [v["requests"] for v in member["data"]] == [4, 0]
+    create(client, "ta2", name="t2-prompt")
+    assert call(client, "GET", "/prompts/t2-prompt/stats", "m1").status_code == 404
+    assert call(client, "GET", "/prompts/nope/stats").status_code == 404
+    bad = call(client, "GET", "/prompts/support/stats", params={"since": "soon"})
+    assert bad.status_code == 400 and "since" in bad.json()["error"]["message"]

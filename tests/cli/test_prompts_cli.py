@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from keel.cli import app
-from keel.store import AuditEntry, create_store_engine, read_audit
+from keel.store import AuditEntry, RequestRecord, create_store_engine, insert_records, read_audit
 
 SUPPORT = """\
 messages:
@@ -180,3 +181,62 @@ def test_commands_need_an_upgraded_database(database: Path, tmp_path: Path) -> N
     code, _, err = keel("prompts", "list")
     assert code == 1 and "run `keel db upgrade` first" in err
     assert not database.exists()
+
+
+def test_stats_per_version(migrated: Path, tmp_path: Path) -> None:
+    write(tmp_path, "support.yaml", SUPPORT)
+    keel("prompts", "create", str(tmp_path / "support.yaml"))
+    write(tmp_path, "support.yaml", SUPPORT.replace("You help", "You gladly help"))
+    keel("prompts", "push", str(tmp_path / "support.yaml"), "--label", "production")
+    now = datetime.now(UTC)
+
+    def logged(i: int, version: int, status: int, ago: timedelta) -> RequestRecord:
+        return RequestRecord(
+            id=f"r{i}",
+            created_at=now - ago,
+            endpoint="chat.completions",
+            requested_model="prompt:support",
+            status=status,
+            latency_ms=100.0 + i,
+            input_tokens=20,
+            output_tokens=7,
+            cost_nanos=1_000_000,
+            prompt_name="support",
+            prompt_version=version,
+        )
+
+    engine = create_store_engine(f"sqlite:///{migrated}")
+    insert_records(
+        engine,
+        [
+            logged(1, 1, 200, timedelta(days=9)),
+            logged(2, 2, 200, timedelta(hours=1)),
+            logged(3, 2, 500, timedelta(hours=2)),
+            logged(4, 2, 200, timedelta(hours=3)),
+        ],
+    )
+    engine.dispose()
+
+    code, out, err = keel("prompts", "stats", "support")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "version", "labels", "requests", "errors", "p50", "ms", "p95", "ms", "input", "output", "cost", "$",
+        "last", "request", "(UTC)",
+    ]  # fmt: skip
+    assert lines[1].split()[:10] == ["#1", "-", "1", "0", "(0.0%)", "101.0", "101.0", "20", "7", "0.001"]
+    assert lines[2].split()[:10] == [
+        "#2", "production", "3", "1", "(33.3%)", "103.0", "103.9", "60", "21", "0.003",
+    ]  # fmt: skip
+
+    code, out, _ = keel("prompts", "stats", "support", "--since", "7d", "--json")
+    data = json.loads(out)
+    assert [(v["version"], v["requests"]) for v in data] == [(1, 0), (2, 3)]
+    assert data[1]["cost_usd"] == "0.003" and data[1]["error_rate"] == pytest.approx(1 / 3)
+
+    code, _, err = keel("prompts", "stats", "nope")
+    assert (code, err.strip()) == (1, "error: Unknown prompt 'nope'.")
+    code, _, err = keel("prompts", "stats", "support", "--since", "soon")
+    assert code == 1 and err.startswith("error: --since takes a duration")
+    code, _, err = keel("prompts", "stats", "support", "--team", "nope")
+    assert (code, err.strip()) == (1, "error: No team named or with id 'nope'.")

@@ -4,6 +4,7 @@ streamed and whole answers charged alike, hard budgets, the usage report."""
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,17 @@ PRICED = SpendSettings(
     ]
 )
 MESSAGES = [{"role": "user", "content": "how much is this"}]
+
+
+def settled_status(admin: Any, budget_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The budget's status once no reservation is open: settlement rows are written
+    shortly after the answer (batched), not before it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status: dict[str, Any] = admin.get(f"/budgets/{budget_id}")
+        if status["reserved_nanos"] == 0 or time.monotonic() > deadline:
+            return status
+        time.sleep(0.02)
 
 
 def _priced(gateway_factory: GatewayFactory, upstream: FakeDeployment, **kwargs: Any) -> RunningGateway:
@@ -148,7 +160,7 @@ def test_a_hard_budget_refuses_with_insufficient_quota_and_is_never_exceeded(
     assert spent <= limit_nanos
     [refusal] = [r for r in records if r.status == 429]
     assert refusal.error_type == "insufficient_quota"
-    status = admin.get(f"/budgets/{budget['id']}")
+    status = settled_status(admin, budget["id"])
     assert status["spent_nanos"] == spent
     assert status["reserved_nanos"] == 0
 
@@ -226,7 +238,7 @@ async def test_a_stream_the_client_abandons_is_charged_for_what_was_generated(
     assert 0 < record.output_tokens < 40
     assert record.cost_nanos == record.input_tokens * INPUT_NANOS + record.output_tokens * OUTPUT_NANOS
     # The reservation was settled at that cost.
-    status = await asyncio.to_thread(gw.admin().get, f"/budgets/{budget['id']}")
+    status = await asyncio.to_thread(settled_status, gw.admin(), budget["id"])
     assert (status["spent_nanos"], status["reserved_nanos"]) == (record.cost_nanos, 0)
 
 

@@ -9,15 +9,17 @@ pool, so the registry's blocking store calls never hold up the event loop.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from keel.access import Principal
 from keel.admin._auth import Caller, actor_of, require_admin, require_team_admin
 from keel.core import InvalidRequest, JSONObject, NotFound
-from keel.prompts import PromptRegistry, PromptSummary, PromptVersion
+from keel.prompts import PromptRegistry, PromptSummary, PromptVersion, prompt_stats
+from keel.spend import format_usd, parse_moment
 
 router = APIRouter(prefix="/prompts", tags=["prompts"])
 
@@ -207,4 +209,31 @@ def render_prompt(name: str, body: RenderRequest, request: Request, who: Caller)
         "text": rendered.text,
         "messages": rendered.chat_messages(body.messages),
         "model_config": version.model_config,
+    }
+
+
+@router.get("/{name}/stats")
+def version_stats(
+    name: str,
+    request: Request,
+    who: Caller,
+    since: Annotated[str | None, Query(description="7d, 12h, 30m or an ISO time")] = None,
+    until: Annotated[str | None, Query(description="ISO time or duration before now")] = None,
+) -> JSONObject:
+    """Per version: requests, errors, latency p50/p95 (successful requests), tokens and
+    cost, from the request log. Admins see every caller's requests; other keys their own
+    team's."""
+    registry = _registry(request)
+    _readable(who, registry.get_prompt(name))
+    now = datetime.now(UTC)
+    since_at = parse_moment(since, now, param="since") if since else None
+    until_at = parse_moment(until, now, param="until") if until else None
+    team_id = None if who.is_admin else who.team_id or ""
+    stats = prompt_stats(registry.engine, name, since=since_at, until=until_at, team_id=team_id)
+    return {
+        "name": name,
+        "since": since_at.isoformat() if since_at is not None else None,
+        "until": until_at.isoformat() if until_at is not None else None,
+        "team_id": team_id,
+        "data": [{**s.to_json(), "cost_usd": format_usd(s.cost_nanos)} for s in stats],
     }

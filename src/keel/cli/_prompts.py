@@ -10,6 +10,7 @@ import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from keel.access import AccessAdmin, Actor
 from keel.cli._common import ConfigOption, fail, load_settings_for_cli, reported_errors
 from keel.cli._logs import _require_existing_sqlite_file
 from keel.core import InvalidRequest
@@ -27,8 +29,10 @@ from keel.prompts import (
     parse_prompt_ref,
     prompt_file_text,
     prompt_files,
+    prompt_stats,
     read_prompt_file,
 )
+from keel.spend import format_usd, parse_moment
 from keel.store import create_store_engine, current_revision, display_url
 
 # The first revision that has the prompt tables.
@@ -322,6 +326,56 @@ def _parse_vars(version: PromptVersion, pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             raise InvalidRequest(f"--var {name}: a {types[name]} is given as JSON, got {raw!r}") from None
     return values
+
+
+@prompts_app.command("stats")
+def stats(
+    name: Annotated[str, typer.Argument(help="The prompt.")],
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only requests since: 7d, 12h, 30m or an ISO time.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only requests before: a duration ago or an ISO time.")
+    ] = None,
+    team: Annotated[str | None, typer.Option("--team", help="Only this team's requests (name/id).")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Per version: requests, error rate, latency p50/p95, tokens and cost (request log)."""
+    with reported_errors():
+        now = datetime.now(UTC)
+        since_at = parse_moment(since, now, param="--since") if since is not None else None
+        until_at = parse_moment(until, now, param="--until") if until is not None else None
+    with _registry(config) as registry:
+        team_id = AccessAdmin(registry.engine).find_team(Actor.cli(), team).id if team is not None else None
+        rows = prompt_stats(registry.engine, name, since=since_at, until=until_at, team_id=team_id)
+    if as_json:
+        typer.echo(json.dumps([{**r.to_json(), "cost_usd": format_usd(r.cost_nanos)} for r in rows]))
+        return
+    table = Table(box=None, header_style="bold")
+    table.add_column("version")
+    table.add_column("labels")
+    for column in ("requests", "errors", "p50 ms", "p95 ms", "input", "output", "cost $"):
+        table.add_column(column, justify="right")
+    table.add_column("last request (UTC)")
+    for r in rows:
+        table.add_row(
+            f"#{r.version}",
+            escape(", ".join(r.labels)) or "-",
+            str(r.requests),
+            f"{r.errors} ({r.error_rate:.1%})" if r.error_rate is not None else "-",
+            _ms(r.latency_p50_ms),
+            _ms(r.latency_p95_ms),
+            str(r.input_tokens),
+            str(r.output_tokens),
+            format_usd(r.cost_nanos),
+            f"{r.last_request_at:%Y-%m-%d %H:%M:%S}" if r.last_request_at is not None else "-",
+        )
+    _console().print(table)
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ catalog the gateway resolves prompts from.
 - ``PromptRegistry``: the store (create, new versions, labels, rollback, diff).
 - ``PromptCatalog``: every version in memory, refreshed on change (gateway).
 - ``expand_prompt_request``: a request naming a prompt → the request to send on.
+- ``prompt_stats``: per-version requests, errors, latency, tokens and cost.
 """
 
 from keel.prompts._catalog import PromptCatalog
@@ -17,6 +18,7 @@ from keel.prompts._expand import (
 )
 from keel.prompts._files import PromptFile, prompt_file_text, prompt_files, read_prompt_file
 from keel.prompts._registry import Label, LabelGate, LabelMove, PromptRegistry, PromptSummary, PushOutcome
+from keel.prompts._stats import VersionStats, prompt_stats
 from keel.prompts._tables import prompt_label_history, prompt_labels, prompt_versions, prompts
 from keel.prompts._template import PLACEHOLDER_ROLE, PromptType, RenderedPrompt
 from keel.prompts._variables import VARIABLE_TYPES, Variable, VariableType
@@ -54,6 +56,7 @@ __all__ = [
     "Variable",
     "VariableType",
     "VersionContent",
+    "VersionStats",
     "diff_versions",
     "expand_prompt_request",
     "names_prompt",
@@ -62,6 +65,7 @@ __all__ = [
     "prompt_files",
     "prompt_label_history",
     "prompt_labels",
+    "prompt_stats",
     "prompt_versions",
     "prompts",
     "read_prompt_file",

@@ -22,6 +22,11 @@ from keel.spend._ledger_store import append_ledger_rows
 logger = logging.getLogger("keel.spend.ledger")
 
 _MAX_BATCH = 2000
+# Settlements nobody waits for gather this long before they are written (unless a
+# reservation's batch takes them along sooner): at low concurrency a transaction per
+# settlement would cost more CPU than the request itself. A crash in between only means
+# recovery settles those reservations at their reserved amount.
+SETTLE_DELAY_S = 0.05
 _RETRIES = 5
 
 
@@ -49,6 +54,7 @@ class LedgerWriter:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._timer: asyncio.TimerHandle | None = None
         self.batches = 0
         self.failed = 0
 
@@ -68,10 +74,14 @@ class LedgerWriter:
         await asyncio.shield(future)
 
     def submit(self, row: Mapping[str, Any]) -> None:
-        """Append ``row`` without waiting for it."""
+        """Append ``row`` without waiting for it (written within ``SETTLE_DELAY_S``, or
+        with the next reservation's batch)."""
         self._pending.append(_Pending(row, None))
         self._idle.clear()
-        self._wake.set()
+        if self._closing or self._task is None:
+            self._wake.set()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(SETTLE_DELAY_S, self._wake.set)
 
     @property
     def backlog(self) -> int:
@@ -86,6 +96,9 @@ class LedgerWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             batch = self._pending[:_MAX_BATCH]
             del self._pending[:_MAX_BATCH]
             await self._flush(batch)
@@ -133,6 +146,7 @@ class LedgerWriter:
         """Wait until everything handed in so far is written (or given up on)."""
         if self._task is None or self._task.done():
             return
+        self._wake.set()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
         except TimeoutError:
