@@ -190,6 +190,10 @@ def test_roles_and_teams(client: TestClient) -> None:
     listed = {p["name"] for p in call(client, "GET", "/prompts", "m1").json()["data"]}
     assert listed == {"org", "org-prompt", "team-prompt"}
     assert {p["name"] for p in call(client, "GET", "/prompts", "ta2").json()["data"]} == {"org"}
+    # A service key (an application's) fetches the versions it may render, and nothing else.
+    assert call(client, "GET", "/prompts/team-prompt/versions/1", "svc").json()["version"] == 1
+    assert call(client, "GET", "/prompts/team-prompt", "svc").status_code == 403
+    assert call(client, "GET", "/prompts", "svc").status_code == 403
     assert (
         call(
             client,

@@ -45,6 +45,16 @@ async def principal(request: Request) -> Principal:
 Caller = Annotated[Principal, Depends(principal)]
 
 
+async def any_principal(request: Request) -> Principal:
+    """Any valid key, service keys included: for the few read-only routes an application
+    itself needs (fetching a prompt version to render it)."""
+    keys: Authenticator = request.app.state.keys
+    return await keys.authenticate_async(bearer_token(request))
+
+
+AppCaller = Annotated[Principal, Depends(any_principal)]
+
+
 def require_admin(who: Principal) -> None:
     if not who.is_admin:
         raise PermissionDenied("This needs an admin key.")

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from keel.access import Principal
-from keel.admin._auth import Caller, actor_of, require_admin, require_team_admin
+from keel.admin._auth import AppCaller, Caller, actor_of, require_admin, require_team_admin
 from keel.core import InvalidRequest, JSONObject, NotFound
 from keel.prompts import PromptRegistry, PromptSummary, PromptVersion, prompt_stats
 from keel.spend import format_usd, parse_moment
@@ -149,7 +149,7 @@ def list_versions(name: str, request: Request, who: Caller) -> JSONObject:
 
 
 @router.get("/{name}/versions/{ref}")
-def get_version(name: str, ref: str, request: Request, who: Caller) -> JSONObject:
+def get_version(name: str, ref: str, request: Request, who: AppCaller) -> JSONObject:
     """``ref``: a version number, or a label (``latest`` included)."""
     registry = _registry(request)
     _readable(who, registry.get_prompt(name))

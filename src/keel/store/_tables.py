@@ -103,6 +103,7 @@ request_log = Table(
     Index("ix_request_log_status", "status"),
     Index("ix_request_log_key_id", "key_id"),
     Index("ix_request_log_team_id", "team_id"),
+    Index("ix_request_log_prompt_name", "prompt_name", "created_at"),
 )
 
 
