@@ -114,9 +114,11 @@ def build_app(settings: KeelSettings) -> KeelApp:
     redis = None
     if any(route.cache is not None for route in settings.models.values()):
         if settings.cache.backend == "redis" and settings.redis_url:
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
 
-            redis = Redis.from_url(settings.redis_url, decode_responses=False)
+            # Blocking: a burst waits for a connection rather than failing past the limit.
+            pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=64, timeout=2.0)
+            redis = Redis(connection_pool=pool)
         cache = build_cache(settings, engine, redis)
 
     async def ready() -> bool:

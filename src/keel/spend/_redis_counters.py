@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from keel.core import RateLimited, SpendSettings
@@ -225,8 +225,19 @@ class RedisCounters:
         prefix: str = "keel:",
         on_error: Literal["closed", "open"] = "closed",
         timeout_s: float = 2.0,
+        max_connections: int = 64,
     ) -> RedisCounters:
-        redis = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        # A blocking pool: a burst of requests waits (up to ``timeout_s``) for a connection
+        # instead of failing with "Too many connections", as redis-py's default pool does
+        # past its limit.
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout_s,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+        redis = Redis(connection_pool=pool)
         shown = url.split("@")[-1] if "@" in url else url  # never show a password
         return cls(redis, prefix=prefix, on_error=on_error, display_url=shown)
 
