@@ -20,11 +20,11 @@ then checks that Keel's resident memory stays flat. Numbers go to Rich tables an
     python -m bench.gateway --prompt           # also through Keel by prompt name (keel-prompt)
 
 ``--spend off`` (the default) runs Keel without access control (no key), as the
-gateway-core targets are defined; the spend ledger still reserves and settles every
-request. ``inprocess`` and ``redis`` give every request a service key that carries a hard
-monthly budget and a (never reached) rate limit, so each call is authenticated, takes the
-rate limit and reserves against the budget: the difference to ``off`` is the cost of
-access and spend control.
+gateway-core targets are defined; the model has no price there, so the spend ledger has
+nothing to reserve. ``inprocess`` and ``redis`` give every request a service key that carries a hard
+monthly budget and a (never reached) rate limit, and give the model a price, so each call
+is authenticated, takes the rate limit, makes a durable reservation against the budget and
+settles it: the difference to ``off`` is the cost of access and spend control.
 
 ``--prompt`` adds a fourth target, **keel-prompt**: the same Keel process, sent requests
 that name a prompt (``"model": "prompt:bench@production"`` with its variable in
@@ -375,11 +375,17 @@ def prepare_prompt(workdir: Path) -> None:
 def write_keel_config(workdir: Path, keel_port: int, upstream_port: int, spend: SpendMode) -> Path:
     config = workdir / "keel.yaml"
     access = "access: {enabled: false}" if spend == "off" else "access: {enabled: true}"
-    redis = (
-        f"redis_url: {REDIS_URL}\nspend: {{redis_key_prefix: 'keel-bench-{os.getpid()}:'}}"
-        if spend == "redis"
-        else ""
-    )
+    # With spend control on, the model has a price, so that every call makes a durable
+    # reservation and a settlement (an unpriced call has nothing to reserve).
+    spend_lines = ""
+    if spend != "off":
+        prefix = f"keel-bench-{os.getpid()}:" if spend == "redis" else "keel:"
+        spend_lines = (
+            f"spend:\n  redis_key_prefix: '{prefix}'\n  prices:\n"
+            f"    - {{model: {MODEL}, token_type: input, usd_per_million: 1.0}}\n"
+            f"    - {{model: {MODEL}, token_type: output, usd_per_million: 2.0}}"
+        )
+    redis = f"redis_url: {REDIS_URL}" if spend == "redis" else ""
     config.write_text(
         f"""\
 home: {workdir / "home"}
@@ -391,6 +397,7 @@ request_log:
   bodies: true
 {access}
 {redis}
+{spend_lines}
 providers:
   bench:
     type: openai
