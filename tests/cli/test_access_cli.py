@@ -4,45 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from tests.cli.helpers import keel, keel_json, sqlite_engine
 
 from keel.access import KeyRing
-from keel.cli import app
 from keel.core import AuthenticationError
-from keel.store import create_store_engine
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home" / "keel.db"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("KEEL_CONFIG", raising=False)
-    monkeypatch.setenv("KEEL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KEEL_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("COLUMNS", "250")
-    return path
-
-
-def keel(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def keel_json(*args: str) -> Any:
-    code, out, err = keel(*args, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def ring(database: Path) -> KeyRing:
     """The keys as a gateway would see them now (loaded, then the engine let go)."""
-    engine = create_store_engine(f"sqlite:///{database}")
-    keys = KeyRing(engine)
-    keys.load()
-    engine.dispose()
+    with sqlite_engine(database) as engine:
+        keys = KeyRing(engine)
+        keys.load()
     return keys
 
 

@@ -11,29 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from tests.cli.helpers import keel, sqlite_engine
 
-from keel.cli import app
 from keel.cli._logs import parse_since
 from keel.core import InvalidRequest
-from keel.store import RequestRecord, create_store_engine, head_revision, insert_records
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where KEEL_DATABASE_URL points; no config file is in reach."""
-    path = tmp_path / "home" / "keel.db"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("KEEL_CONFIG", raising=False)
-    monkeypatch.setenv("KEEL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KEEL_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("COLUMNS", "250")
-    return path
-
-
-def keel(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+from keel.store import RequestRecord, head_revision, insert_records
 
 
 def record(n: int, minutes_ago: float, model: str, status: int = 200, stream: bool = False) -> RequestRecord:
@@ -58,8 +40,7 @@ def record(n: int, minutes_ago: float, model: str, status: int = 200, stream: bo
 def logged(database: Path) -> None:
     code, _, _ = keel("db", "upgrade")
     assert code == 0
-    engine = create_store_engine(f"sqlite:///{database}")
-    try:
+    with sqlite_engine(database) as engine:
         insert_records(
             engine,
             [
@@ -69,8 +50,6 @@ def logged(database: Path) -> None:
                 record(4, 5, model="beta"),
             ],
         )
-    finally:
-        engine.dispose()
 
 
 def logged_ids(*args: str) -> list[str]:

@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from tests.cli.helpers import keel, sqlite_engine
 
-from keel.cli import app
-from keel.store import AuditEntry, RequestRecord, create_store_engine, insert_records, read_audit
+from keel.store import AuditEntry, RequestRecord, insert_records, read_audit
 
 SUPPORT = """\
 messages:
@@ -27,25 +26,9 @@ commit_message: first
 
 
 @pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home" / "keel.db"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("KEEL_CONFIG", raising=False)
-    monkeypatch.setenv("KEEL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KEEL_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("COLUMNS", "250")
-    return path
-
-
-@pytest.fixture
 def migrated(database: Path) -> Path:
     assert keel("db", "upgrade")[0] == 0
     return database
-
-
-def keel(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -122,11 +105,8 @@ def test_push_label_change_diff_rollback_render_pull(migrated: Path, tmp_path: P
 
 
 def read_audit_from(database: Path) -> list[AuditEntry]:
-    engine = create_store_engine(f"sqlite:///{database}")
-    try:
+    with sqlite_engine(database) as engine:
         return read_audit(engine)
-    finally:
-        engine.dispose()
 
 
 def test_a_folder_with_one_bad_file_writes_nothing(migrated: Path, tmp_path: Path) -> None:
@@ -205,17 +185,16 @@ def test_stats_per_version(migrated: Path, tmp_path: Path) -> None:
             prompt_version=version,
         )
 
-    engine = create_store_engine(f"sqlite:///{migrated}")
-    insert_records(
-        engine,
-        [
-            logged(1, 1, 200, timedelta(days=9)),
-            logged(2, 2, 200, timedelta(hours=1)),
-            logged(3, 2, 500, timedelta(hours=2)),
-            logged(4, 2, 200, timedelta(hours=3)),
-        ],
-    )
-    engine.dispose()
+    with sqlite_engine(migrated) as engine:
+        insert_records(
+            engine,
+            [
+                logged(1, 1, 200, timedelta(days=9)),
+                logged(2, 2, 200, timedelta(hours=1)),
+                logged(3, 2, 500, timedelta(hours=2)),
+                logged(4, 2, 200, timedelta(hours=3)),
+            ],
+        )
 
     code, out, err = keel("prompts", "stats", "support")
     assert code == 0, err

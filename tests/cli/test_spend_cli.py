@@ -10,41 +10,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
+from tests.cli.helpers import keel, sqlite_engine
 from tests.store.conftest import make_record
-from typer.testing import CliRunner
 
 from keel.access import AccessAdmin, Actor
-from keel.cli import app
 from keel.spend import budgets, rate_limits
-from keel.store import audit_log, create_store_engine, insert_records, upgrade
+from keel.store import audit_log, insert_records, upgrade
 
 
 @pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    path = tmp_path / "home" / "keel.db"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("KEEL_CONFIG", raising=False)
-    monkeypatch.setenv("KEEL_HOME", str(tmp_path / "home"))
-    url = f"sqlite:///{path}"
-    monkeypatch.setenv("KEEL_DATABASE_URL", url)
-    monkeypatch.setenv("COLUMNS", "250")
-    return url
-
-
-@pytest.fixture
-def team_id(database: str) -> str:
-    engine = create_store_engine(database)
-    try:
+def team_id(database: Path) -> str:
+    with sqlite_engine(database) as engine:
         upgrade(engine)
         return AccessAdmin(engine).create_team(Actor.cli(), "research").id
-    finally:
-        engine.dispose()
 
 
-def keel(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+def assert_nothing_written(database: Path, table: Table, target_type: str) -> None:
+    """No row in ``table``, and no audit entry on a ``target_type``."""
+    with sqlite_engine(database) as engine, engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(table)).scalar_one() == 0
+        audited = select(func.count()).select_from(audit_log).where(audit_log.c.target_type == target_type)
+        assert connection.execute(audited).scalar_one() == 0
 
 
 def test_budgets_set_list_and_delete(team_id: str) -> None:
@@ -83,25 +70,14 @@ def test_budgets_set_list_and_delete(team_id: str) -> None:
     ],
 )
 def test_bad_budgets_are_one_line_errors_and_write_nothing(
-    team_id: str, database: str, args: tuple[str, ...], message: str
+    team_id: str, database: Path, args: tuple[str, ...], message: str
 ) -> None:
     code, _, err = keel("budgets", "set", *args)
     assert code == 1 and err.startswith("error: ") and message in err
-    engine = create_store_engine(database)
-    try:
-        with engine.connect() as connection:
-            assert connection.execute(select(func.count()).select_from(budgets)).scalar_one() == 0
-            assert (
-                connection.execute(
-                    select(func.count()).select_from(audit_log).where(audit_log.c.target_type == "budget")
-                ).scalar_one()
-                == 0
-            )
-    finally:
-        engine.dispose()
+    assert_nothing_written(database, budgets, "budget")
 
 
-def test_prices_list_and_set(database: str) -> None:
+def test_prices_list_and_set(database: Path) -> None:
     code, out, _ = keel("prices", "list", "--model", "claude-3-5-sonnet-20241022", "--json")
     assert code == 0
     assert {p["token_type"]: p["usd_per_million"] for p in json.loads(out)} == {
@@ -119,9 +95,8 @@ def test_prices_list_and_set(database: str) -> None:
     assert code == 0 and "gpt-4o-mini" in out
 
 
-def test_usage_as_table_json_and_csv(team_id: str, database: str) -> None:
-    engine = create_store_engine(database)
-    try:
+def test_usage_as_table_json_and_csv(team_id: str, database: Path) -> None:
+    with sqlite_engine(database) as engine:
         now = datetime.now(UTC)
         insert_records(
             engine,
@@ -132,8 +107,6 @@ def test_usage_as_table_json_and_csv(team_id: str, database: str) -> None:
                 make_record(2, created_at=now, team_id=team_id, requested_model="gpt-4o", cost_nanos=500_000),
             ],
         )
-    finally:
-        engine.dispose()
     code, out, _ = keel("usage", "--by", "team,model", "--since", "7d", "--format", "json")
     assert code == 0
     (row,) = json.loads(out)
@@ -148,15 +121,12 @@ def test_usage_as_table_json_and_csv(team_id: str, database: str) -> None:
     assert code == 1 and "--format takes table, json or csv" in err
 
 
-def _key_id(database: str, team_id: str) -> str:
-    engine = create_store_engine(database)
-    try:
+def _key_id(database: Path, team_id: str) -> str:
+    with sqlite_engine(database) as engine:
         return AccessAdmin(engine).create_key(Actor.cli(), name="bot", role="member", team_id=team_id).key.id
-    finally:
-        engine.dispose()
 
 
-def test_limits_set_list_and_delete(team_id: str, database: str) -> None:
+def test_limits_set_list_and_delete(team_id: str, database: Path) -> None:
     code, out, err = keel("limits", "set", "--team", "research", "--rpm", "60", "--tpm", "90000", "--json")
     assert code == 0, err
     made = json.loads(out)
@@ -212,19 +182,8 @@ def test_limits_set_list_and_delete(team_id: str, database: str) -> None:
     ],
 )
 def test_bad_limits_are_one_line_errors_and_write_nothing(
-    team_id: str, database: str, args: tuple[str, ...], message: str
+    team_id: str, database: Path, args: tuple[str, ...], message: str
 ) -> None:
     code, _, err = keel("limits", "set", *args)
     assert code == 1 and err.startswith("error: ") and message in err
-    engine = create_store_engine(database)
-    try:
-        with engine.connect() as connection:
-            assert connection.execute(select(func.count()).select_from(rate_limits)).scalar_one() == 0
-            assert (
-                connection.execute(
-                    select(func.count()).select_from(audit_log).where(audit_log.c.target_type == "rate_limit")
-                ).scalar_one()
-                == 0
-            )
-    finally:
-        engine.dispose()
+    assert_nothing_written(database, rate_limits, "rate_limit")

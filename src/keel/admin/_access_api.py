@@ -12,32 +12,22 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from keel.access import AccessAdmin, Actor, ApiKey, CreatedKey, Principal, Role, Team
 from keel.admin._auth import Caller
+from keel.admin._common import ERRORS, RequestBody
 from keel.store import AuditEntry
 
 router = APIRouter()
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid request (OpenAI error format)"},
-    401: {"description": "Missing, malformed, unknown, revoked or expired key"},
-    403: {"description": "The key's role does not allow this"},
-    404: {"description": "No such object, or the key may not see it"},
-}
 
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TeamCreate(_Request):
+class TeamCreate(RequestBody):
     name: str = Field(min_length=1, max_length=255)
     metadata: dict[str, Any] | None = Field(None, description="Free-form JSON object kept with the team.")
 
 
-class TeamUpdate(_Request):
+class TeamUpdate(RequestBody):
     name: str | None = Field(None, min_length=1, max_length=255)
     metadata: dict[str, Any] | None = Field(None, description="Replaces the team's metadata.")
 
@@ -59,7 +49,7 @@ class TeamList(BaseModel):
     data: list[TeamOut]
 
 
-class KeyCreate(_Request):
+class KeyCreate(RequestBody):
     name: str = Field(min_length=1, max_length=255)
     role: Role = Field("service", description="admin, team_admin, member or service (data plane only).")
     team_id: str | None = Field(
@@ -70,7 +60,7 @@ class KeyCreate(_Request):
     ttl_seconds: int | None = Field(None, description="Or: seconds from now until the key expires.")
 
 
-class KeyRotate(_Request):
+class KeyRotate(RequestBody):
     grace_seconds: int = Field(
         0, ge=0, description="How long the old key keeps working (default: not at all)."
     )
@@ -139,17 +129,7 @@ class AuditOut(BaseModel):
 
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditOut:
-        return cls(
-            id=entry.id,
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            target_type=entry.target_type,
-            target_id=entry.target_id,
-            team_id=entry.team_id,
-            before=entry.before,
-            after=entry.after,
-        )
+        return cls.model_validate(entry, from_attributes=True)
 
 
 class AuditList(BaseModel):
@@ -197,7 +177,7 @@ class _Access:
 Access = Annotated[_Access, Depends(_Access)]
 
 
-@router.post("/teams", response_model=TeamOut, status_code=201, tags=["teams"], responses=_ERRORS)
+@router.post("/teams", response_model=TeamOut, status_code=201, tags=["teams"], responses=ERRORS)
 def create_team(body: TeamCreate, access: Access) -> TeamOut:
     """Create a team (admin keys only)."""
     team = access.admin.create_team(access.actor, body.name, body.metadata)
@@ -205,18 +185,18 @@ def create_team(body: TeamCreate, access: Access) -> TeamOut:
     return TeamOut.of(team)
 
 
-@router.get("/teams", response_model=TeamList, tags=["teams"], responses=_ERRORS)
+@router.get("/teams", response_model=TeamList, tags=["teams"], responses=ERRORS)
 def list_teams(access: Access) -> TeamList:
     """Every team for an admin key; the caller's own team for other keys."""
     return TeamList(data=[TeamOut.of(team) for team in access.admin.list_teams(access.actor)])
 
 
-@router.get("/teams/{team_id}", response_model=TeamOut, tags=["teams"], responses=_ERRORS)
+@router.get("/teams/{team_id}", response_model=TeamOut, tags=["teams"], responses=ERRORS)
 def get_team(team_id: str, access: Access) -> TeamOut:
     return TeamOut.of(access.admin.get_team(access.actor, team_id))
 
 
-@router.patch("/teams/{team_id}", response_model=TeamOut, tags=["teams"], responses=_ERRORS)
+@router.patch("/teams/{team_id}", response_model=TeamOut, tags=["teams"], responses=ERRORS)
 def update_team(team_id: str, body: TeamUpdate, access: Access) -> TeamOut:
     """Rename a team or replace its metadata (admin keys, or the team's team admin keys)."""
     team = access.admin.update_team(access.actor, team_id, name=body.name, metadata=body.metadata)
@@ -224,7 +204,7 @@ def update_team(team_id: str, body: TeamUpdate, access: Access) -> TeamOut:
     return TeamOut.of(team)
 
 
-@router.delete("/teams/{team_id}", response_model=TeamOut, tags=["teams"], responses=_ERRORS)
+@router.delete("/teams/{team_id}", response_model=TeamOut, tags=["teams"], responses=ERRORS)
 def delete_team(team_id: str, access: Access) -> TeamOut:
     """Delete a team with no active keys (admin keys only); answers the deleted team."""
     team = access.admin.delete_team(access.actor, team_id)
@@ -232,7 +212,7 @@ def delete_team(team_id: str, access: Access) -> TeamOut:
     return TeamOut.of(team)
 
 
-@router.post("/keys", response_model=KeyCreated, status_code=201, tags=["keys"], responses=_ERRORS)
+@router.post("/keys", response_model=KeyCreated, status_code=201, tags=["keys"], responses=ERRORS)
 def create_key(body: KeyCreate, access: Access) -> KeyCreated:
     """Create a key. The answer holds the key itself (``key``), which is never shown again.
     No key can create a key more powerful than itself."""
@@ -249,7 +229,7 @@ def create_key(body: KeyCreate, access: Access) -> KeyCreated:
     return KeyCreated.of_created(created, access.now())
 
 
-@router.get("/keys", response_model=KeyList, tags=["keys"], responses=_ERRORS)
+@router.get("/keys", response_model=KeyList, tags=["keys"], responses=ERRORS)
 def list_keys(
     access: Access,
     team_id: Annotated[str | None, Query(description="Only this team's keys.")] = None,
@@ -261,12 +241,12 @@ def list_keys(
     return KeyList(data=[KeyOut.of(key, now) for key in keys])
 
 
-@router.get("/keys/{key_id}", response_model=KeyOut, tags=["keys"], responses=_ERRORS)
+@router.get("/keys/{key_id}", response_model=KeyOut, tags=["keys"], responses=ERRORS)
 def get_key(key_id: str, access: Access) -> KeyOut:
     return KeyOut.of(access.admin.get_key(access.actor, key_id), access.now())
 
 
-@router.post("/keys/{key_id}/revoke", response_model=KeyOut, tags=["keys"], responses=_ERRORS)
+@router.post("/keys/{key_id}/revoke", response_model=KeyOut, tags=["keys"], responses=ERRORS)
 def revoke_key(key_id: str, access: Access) -> KeyOut:
     """Revoke a key: it fails from the next request on."""
     key = access.admin.revoke_key(access.actor, key_id)
@@ -274,7 +254,7 @@ def revoke_key(key_id: str, access: Access) -> KeyOut:
     return KeyOut.of(key, access.now())
 
 
-@router.post("/keys/{key_id}/rotate", response_model=KeyCreated, tags=["keys"], responses=_ERRORS)
+@router.post("/keys/{key_id}/rotate", response_model=KeyCreated, tags=["keys"], responses=ERRORS)
 def rotate_key(key_id: str, access: Access, body: KeyRotate | None = None) -> KeyCreated:
     """Replace a key by a new one with the same settings; the old one is revoked at once,
     or after ``grace_seconds``. The answer holds the new key, shown this once."""
@@ -284,7 +264,7 @@ def rotate_key(key_id: str, access: Access, body: KeyRotate | None = None) -> Ke
     return KeyCreated.of_created(created, access.now())
 
 
-@router.get("/audit", response_model=AuditList, tags=["audit"], responses=_ERRORS)
+@router.get("/audit", response_model=AuditList, tags=["audit"], responses=ERRORS)
 def read_audit(
     access: Access,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -295,7 +275,7 @@ def read_audit(
     return AuditList(data=[AuditOut.of(entry) for entry in entries])
 
 
-@router.get("/me", response_model=Me, tags=["keys"], responses=_ERRORS)
+@router.get("/me", response_model=Me, tags=["keys"], responses=ERRORS)
 def me(who: Caller) -> Me:
     """The calling key: its id, role, team and limits."""
     return Me.of(who)

@@ -11,17 +11,19 @@ other processes at their next poll.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from keel.access import AccessAdmin, Actor, Principal
 from keel.admin._auth import Caller, actor_of, require_admin, require_team_admin, require_team_reader
+from keel.admin._common import ERRORS, RequestBody, require_owner_admin
 from keel.core import NotFound, PermissionDenied, SpendSettings
 from keel.spend import (
     Budget,
@@ -53,19 +55,10 @@ from keel.spend import (
 
 router = APIRouter()
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid request (OpenAI error format)"},
-    401: {"description": "Missing, malformed, unknown, revoked or expired key"},
-    403: {"description": "The key's role does not allow this"},
-    404: {"description": "No such object, or the key may not see it"},
-}
+T = TypeVar("T")
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BudgetIn(_Request):
+class BudgetIn(RequestBody):
     scope: str = Field(description="key, team, end_user or model")
     scope_id: str = Field(description="The key id, team id, end-user id or model name")
     period: str = Field(description="day, week, month (UTC; weeks start on Monday) or total")
@@ -127,7 +120,7 @@ class BudgetList(BaseModel):
     data: list[BudgetOut]
 
 
-class RateLimitIn(_Request):
+class RateLimitIn(RequestBody):
     scope: str = Field(description="key or team (limits on models are set in keel.yaml)")
     scope_id: str = Field(description="The key id or team id")
     rpm: int | None = Field(None, description="Requests per minute (more than zero; omitted: no limit)")
@@ -147,16 +140,7 @@ class RateLimitOut(BaseModel):
 
     @classmethod
     def of(cls, limit: RateLimit) -> RateLimitOut:
-        return cls(
-            id=limit.id,
-            scope=limit.scope,
-            scope_id=limit.scope_id,
-            rpm=limit.rpm,
-            tpm=limit.tpm,
-            team_id=limit.team_id,
-            created_at=limit.created_at,
-            created_by=limit.created_by,
-        )
+        return cls.model_validate(limit, from_attributes=True)
 
 
 class RateLimitList(BaseModel):
@@ -164,7 +148,7 @@ class RateLimitList(BaseModel):
     data: list[RateLimitOut]
 
 
-class PriceIn(_Request):
+class PriceIn(RequestBody):
     model: str = Field(min_length=1, max_length=255)
     token_type: str = Field(description="input, cached_input or output")
     usd_per_million: Decimal = Field(description="USD per 1M tokens (zero or more)")
@@ -213,10 +197,14 @@ def _ledger(request: Request) -> SpendLedger | None:
     return ledger
 
 
-async def _reload(request: Request) -> None:
+async def _changed(request: Request, change: Callable[[], T]) -> T:
+    """Run ``change`` (blocking store I/O) off the event loop; then this process's spend
+    ledger reloads at once."""
+    changed = await asyncio.to_thread(change)
     ledger = _ledger(request)
     if ledger is not None:
         await ledger.reload()
+    return changed
 
 
 def _owning_team(engine: Engine, who: Principal, scope: str, scope_id: str) -> str | None:
@@ -230,23 +218,35 @@ def _owning_team(engine: Engine, who: Principal, scope: str, scope_id: str) -> s
         return scope_id
     if scope == "key":
         key = access.get_key(actor, scope_id)
-        if key.team_id is None:
-            require_admin(who)
-        else:
-            require_team_admin(who, key.team_id)
+        require_owner_admin(who, key.team_id)
         return key.team_id
     require_admin(who)
     return None
 
 
+def _require_visible(who: Principal, team_id: str | None, not_found: str) -> None:
+    """Non-admins see their own team's objects only; others answer as unknown ones do."""
+    if not who.is_admin and (team_id is None or team_id != who.team_id):
+        raise NotFound(not_found)
+
+
+def _visible_team(who: Principal, team_id: str | None) -> str | Literal[False] | None:
+    """The team a list is limited to: ``team_id`` (None: every team) for admins, the
+    caller's own for others, False when the caller may see no team's."""
+    if who.is_admin:
+        return team_id
+    if team_id is not None:
+        require_team_reader(who, team_id)
+    return who.team_id if who.team_id is not None else False
+
+
 def _visible_budget(engine: Engine, who: Principal, budget_id: str) -> Budget:
     budget = get_budget(engine, budget_id)
-    if not who.is_admin and (budget.team_id is None or budget.team_id != who.team_id):
-        raise NotFound(f"No budget {budget_id!r}.")
+    _require_visible(who, budget.team_id, f"No budget {budget_id!r}.")
     return budget
 
 
-@router.post("/budgets", response_model=BudgetOut, status_code=201, tags=["budgets"], responses=_ERRORS)
+@router.post("/budgets", response_model=BudgetOut, status_code=201, tags=["budgets"], responses=ERRORS)
 async def create_budget(body: BudgetIn, request: Request, who: Caller) -> BudgetOut:
     """Set the budget of a scope and period (replacing the one there is)."""
     engine = _engine(request)
@@ -267,12 +267,10 @@ async def create_budget(body: BudgetIn, request: Request, who: Caller) -> Budget
             actor=actor_of(who),
         )
 
-    budget = await asyncio.to_thread(change)
-    await _reload(request)
-    return BudgetOut.of(budget)
+    return BudgetOut.of(await _changed(request, change))
 
 
-@router.get("/budgets", response_model=BudgetList, tags=["budgets"], responses=_ERRORS)
+@router.get("/budgets", response_model=BudgetList, tags=["budgets"], responses=ERRORS)
 def read_budgets(
     request: Request,
     who: Caller,
@@ -281,17 +279,14 @@ def read_budgets(
     team_id: Annotated[str | None, Query(description="Only this team's budgets")] = None,
 ) -> BudgetList:
     """Budgets the caller may see: all for admins, its team's for others."""
-    if not who.is_admin:
-        if team_id is not None:
-            require_team_reader(who, team_id)
-        if who.team_id is None:
-            return BudgetList(data=[])
-        team_id = who.team_id
-    found = list_budgets(_engine(request), team_id=team_id, scope=scope, scope_id=scope_id)
+    team = _visible_team(who, team_id)
+    if team is False:
+        return BudgetList(data=[])
+    found = list_budgets(_engine(request), team_id=team, scope=scope, scope_id=scope_id)
     return BudgetList(data=[BudgetOut.of(b) for b in found])
 
 
-@router.get("/budgets/{budget_id}", response_model=BudgetOut, tags=["budgets"], responses=_ERRORS)
+@router.get("/budgets/{budget_id}", response_model=BudgetOut, tags=["budgets"], responses=ERRORS)
 def read_budget(budget_id: str, request: Request, who: Caller) -> BudgetOut:
     """One budget with its current window's spent, reserved and remaining amounts (from
     the spend ledger: every gateway process's spend)."""
@@ -300,31 +295,25 @@ def read_budget(budget_id: str, request: Request, who: Caller) -> BudgetOut:
     return BudgetOut.of(budget, budget_status(engine, budget))
 
 
-@router.delete("/budgets/{budget_id}", response_model=BudgetOut, tags=["budgets"], responses=_ERRORS)
+@router.delete("/budgets/{budget_id}", response_model=BudgetOut, tags=["budgets"], responses=ERRORS)
 async def remove_budget(budget_id: str, request: Request, who: Caller) -> BudgetOut:
     engine = _engine(request)
 
     def change() -> Budget:
         budget = _visible_budget(engine, who, budget_id)
-        if budget.team_id is None:
-            require_admin(who)
-        else:
-            require_team_admin(who, budget.team_id)
+        require_owner_admin(who, budget.team_id)
         return delete_budget(engine, budget_id, actor=actor_of(who))
 
-    budget = await asyncio.to_thread(change)
-    await _reload(request)
-    return BudgetOut.of(budget)
+    return BudgetOut.of(await _changed(request, change))
 
 
 def _visible_limit(engine: Engine, who: Principal, limit_id: str) -> RateLimit:
     limit = get_rate_limit(engine, limit_id)
-    if not who.is_admin and (limit.team_id is None or limit.team_id != who.team_id):
-        raise NotFound(f"No rate limit {limit_id!r}.")
+    _require_visible(who, limit.team_id, f"No rate limit {limit_id!r}.")
     return limit
 
 
-@router.post("/limits", response_model=RateLimitOut, status_code=201, tags=["rate limits"], responses=_ERRORS)
+@router.post("/limits", response_model=RateLimitOut, status_code=201, tags=["rate limits"], responses=ERRORS)
 async def create_rate_limit(body: RateLimitIn, request: Request, who: Caller) -> RateLimitOut:
     """Set the requests- and tokens-per-minute limit of a key or team (replacing the one
     there is: a kind left out is then no longer limited)."""
@@ -343,12 +332,10 @@ async def create_rate_limit(body: RateLimitIn, request: Request, who: Caller) ->
             actor=actor_of(who),
         )
 
-    limit = await asyncio.to_thread(change)
-    await _reload(request)
-    return RateLimitOut.of(limit)
+    return RateLimitOut.of(await _changed(request, change))
 
 
-@router.get("/limits", response_model=RateLimitList, tags=["rate limits"], responses=_ERRORS)
+@router.get("/limits", response_model=RateLimitList, tags=["rate limits"], responses=ERRORS)
 def read_rate_limits(
     request: Request,
     who: Caller,
@@ -357,34 +344,26 @@ def read_rate_limits(
     team_id: Annotated[str | None, Query(description="Only this team's rate limits")] = None,
 ) -> RateLimitList:
     """Rate limits the caller may see: all for admins, its team's for others."""
-    if not who.is_admin:
-        if team_id is not None:
-            require_team_reader(who, team_id)
-        if who.team_id is None:
-            return RateLimitList(data=[])
-        team_id = who.team_id
-    found = list_rate_limits(_engine(request), team_id=team_id, scope=scope, scope_id=scope_id)
+    team = _visible_team(who, team_id)
+    if team is False:
+        return RateLimitList(data=[])
+    found = list_rate_limits(_engine(request), team_id=team, scope=scope, scope_id=scope_id)
     return RateLimitList(data=[RateLimitOut.of(limit) for limit in found])
 
 
-@router.delete("/limits/{limit_id}", response_model=RateLimitOut, tags=["rate limits"], responses=_ERRORS)
+@router.delete("/limits/{limit_id}", response_model=RateLimitOut, tags=["rate limits"], responses=ERRORS)
 async def remove_rate_limit(limit_id: str, request: Request, who: Caller) -> RateLimitOut:
     engine = _engine(request)
 
     def change() -> RateLimit:
         limit = _visible_limit(engine, who, limit_id)
-        if limit.team_id is None:
-            require_admin(who)
-        else:
-            require_team_admin(who, limit.team_id)
+        require_owner_admin(who, limit.team_id)
         return delete_rate_limit(engine, limit_id, actor=actor_of(who))
 
-    limit = await asyncio.to_thread(change)
-    await _reload(request)
-    return RateLimitOut.of(limit)
+    return RateLimitOut.of(await _changed(request, change))
 
 
-@router.get("/prices", response_model=PriceList, tags=["prices"], responses=_ERRORS)
+@router.get("/prices", response_model=PriceList, tags=["prices"], responses=ERRORS)
 def read_prices(
     request: Request,
     who: Caller,
@@ -406,24 +385,26 @@ def _spend_settings(request: Request) -> SpendSettings:
     return settings or SpendSettings()
 
 
-@router.post("/prices", response_model=PriceOut, status_code=201, tags=["prices"], responses=_ERRORS)
+@router.post("/prices", response_model=PriceOut, status_code=201, tags=["prices"], responses=ERRORS)
 async def create_price(body: PriceIn, request: Request, who: Caller) -> PriceOut:
     """Add a price in force from ``effective_from``; requests already made keep their cost."""
     require_admin(who)
-    price = await asyncio.to_thread(
-        set_price,
-        _engine(request),
-        model=body.model,
-        token_type=body.token_type,
-        usd_per_million=body.usd_per_million,
-        effective_from=body.effective_from,
-        actor=actor_of(who),
-    )
-    await _reload(request)
-    return PriceOut.of(price)
+    engine = _engine(request)
+
+    def change() -> Price:
+        return set_price(
+            engine,
+            model=body.model,
+            token_type=body.token_type,
+            usd_per_million=body.usd_per_million,
+            effective_from=body.effective_from,
+            actor=actor_of(who),
+        )
+
+    return PriceOut.of(await _changed(request, change))
 
 
-@router.get("/usage", response_model=UsageList, tags=["usage"], responses=_ERRORS)
+@router.get("/usage", response_model=UsageList, tags=["usage"], responses=ERRORS)
 def read_usage(
     request: Request,
     who: Caller,
@@ -435,17 +416,14 @@ def read_usage(
 ) -> Any:
     """Requests, tokens, cost and cache savings from the request log. Team admins and
     members see their own team only."""
-    if not who.is_admin:
-        if team_id is not None:
-            require_team_reader(who, team_id)
-        if who.team_id is None:
-            raise PermissionDenied("This key belongs to no team: it can read no usage.")
-        team_id = who.team_id
+    team = _visible_team(who, team_id)
+    if team is False:
+        raise PermissionDenied("This key belongs to no team: it can read no usage.")
     now = datetime.now(UTC)
     groups = parse_group_by(by)
     since_at = parse_moment(since, now, param="since") if since else None
     until_at = parse_moment(until, now, param="until") if until else None
-    rows = usage_report(_engine(request), group_by=groups, since=since_at, until=until_at, team_id=team_id)
+    rows = usage_report(_engine(request), group_by=groups, since=since_at, until=until_at, team_id=team)
     if format == "csv":
         return Response(usage_csv(rows, groups), media_type="text/csv")
     return UsageList(group_by=list(groups), since=since_at, until=until_at, data=[r.as_json() for r in rows])

@@ -8,7 +8,6 @@ notice that it is shown only once goes to stderr.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,20 +16,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from keel.access import AccessAdmin, Actor, ApiKey, CreatedKey, Team
-from keel.cli._common import ConfigOption, fail, load_settings_for_cli, reported_errors
+from keel.cli._common import (
+    ConfigOption,
+    JsonOption,
+    fail,
+    find_team_id,
+    migrated_store,
+    print_json,
+    table_console,
+)
 from keel.core import InvalidRequest
-from keel.store import AuditEntry, create_store_engine, display_url, upgrade
+from keel.store import AuditEntry
 
 teams_app = typer.Typer(name="teams", help="Manage teams.", no_args_is_help=True)
 keys_app = typer.Typer(name="keys", help="Manage virtual keys.", no_args_is_help=True)
 admin_app = typer.Typer(name="admin", help="Set up administration.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -58,15 +62,8 @@ def parse_time(text: str, option: str) -> datetime:
 
 @contextmanager
 def _access(config: Path | None) -> Iterator[AccessAdmin]:
-    with reported_errors():
-        settings = load_settings_for_cli(config)
-    with reported_errors(display_url(settings.database_url)):
-        engine = create_store_engine(settings.database_url)
-        try:
-            upgrade(engine)
-            yield AccessAdmin(engine)
-        finally:
-            engine.dispose()
+    with migrated_store(config) as (engine, _settings):
+        yield AccessAdmin(engine)
 
 
 # -- teams -------------------------------------------------------------------------------
@@ -82,7 +79,7 @@ def create_team(
     with _access(config) as access:
         team = access.create_team(Actor.cli(), name)
     if as_json:
-        _print_json(_team_json(team))
+        print_json(_team_json(team))
     else:
         typer.echo(f"created team {team.name} ({team.id})")
 
@@ -93,7 +90,7 @@ def list_teams(as_json: JsonOption = False, config: ConfigOption = None) -> None
     with _access(config) as access:
         teams = access.list_teams(Actor.cli())
     if as_json:
-        _print_json([_team_json(team) for team in teams])
+        print_json([_team_json(team) for team in teams])
         return
     if not teams:
         typer.echo("no teams yet: create one with `keel teams create NAME`", err=True)
@@ -103,7 +100,7 @@ def list_teams(as_json: JsonOption = False, config: ConfigOption = None) -> None
         table.add_column(column, no_wrap=True)
     for team in teams:
         table.add_row(team.id, escape(team.name), _when(team.created_at))
-    _console().print(table)
+    table_console().print(table)
 
 
 @teams_app.command("delete")
@@ -142,7 +139,7 @@ def create_key(
     """Create a key and print it (the only time it is shown)."""
     actor = Actor.cli()
     with _access(config) as access:
-        team_id = access.find_team(actor, team).id if team is not None else None
+        team_id = find_team_id(access, team)
         created = access.create_key(
             actor,
             name=name,
@@ -165,12 +162,12 @@ def list_keys(
     """List keys (never the keys themselves: their first characters)."""
     actor = Actor.cli()
     with _access(config) as access:
-        team_id = access.find_team(actor, team).id if team is not None else None
+        team_id = find_team_id(access, team)
         keys = access.list_keys(actor, team_id=team_id, include_inactive=include_inactive)
         team_names = {t.id: t.name for t in access.list_teams(actor)}
         now = access.now()
     if as_json:
-        _print_json([_key_json(key, now) for key in keys])
+        print_json([_key_json(key, now) for key in keys])
         return
     if not keys:
         typer.echo("no keys match", err=True)
@@ -191,7 +188,7 @@ def list_keys(
             _when(key.expires_at),
             escape(", ".join(key.allowed_models)) if key.allowed_models is not None else "any",
         )
-    _console().print(table)
+    table_console().print(table)
 
 
 @keys_app.command("revoke")
@@ -253,10 +250,10 @@ def audit(
     """Show the audit log: who changed what, when, before and after."""
     actor = Actor.cli()
     with _access(config) as access:
-        team_id = access.find_team(actor, team).id if team is not None else None
+        team_id = find_team_id(access, team)
         entries = access.read_audit(actor, limit=limit, team_id=team_id)
     if as_json:
-        _print_json([_audit_json(entry) for entry in entries])
+        print_json([_audit_json(entry) for entry in entries])
         return
     if not entries:
         typer.echo("no audit entries", err=True)
@@ -273,7 +270,7 @@ def audit(
             entry.team_id or "-",
             escape(_change_summary(entry)),
         )
-    _console().print(table)
+    table_console().print(table)
 
 
 def register(app: typer.Typer) -> None:
@@ -289,7 +286,7 @@ def register(app: typer.Typer) -> None:
 def _print_created(created: CreatedKey, now: datetime, as_json: bool) -> None:
     key = created.key
     if as_json:
-        _print_json(_key_json(key, now) | {"key": created.secret})
+        print_json(_key_json(key, now) | {"key": created.secret})
     else:
         team = f", team {key.team_id}" if key.team_id else ""
         typer.echo(f"created {key.role} key {key.id} ({key.name}{team}):", err=True)
@@ -345,16 +342,6 @@ def _change_summary(entry: AuditEntry) -> str:
         return "; ".join(f"{k}: {before.get(k)} -> {after.get(k)}" for k in changed)
     shown = after or before
     return ", ".join(f"{k}={v}" for k, v in shown.items() if k in ("name", "role", "team_id", "prefix"))
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False))
-
-
-def _console() -> Console:
-    # Piped output gets 80 columns from Rich: give the tables room instead of eliding.
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
 
 
 def _when(value: datetime | None) -> str:

@@ -6,24 +6,31 @@ the OS user (``cli:<user>``) and protected labels may be moved.
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from keel.access import AccessAdmin, Actor
-from keel.cli._common import ConfigOption, fail, load_settings_for_cli, reported_errors
+from keel.cli._common import (
+    ConfigOption,
+    fail,
+    find_team_id,
+    load_settings_for_cli,
+    print_json,
+    reported_errors,
+    table_console,
+)
 from keel.cli._logs import _require_existing_sqlite_file
 from keel.core import InvalidRequest
 from keel.prompts import (
+    PromptFile,
     PromptRegistry,
     PromptVersion,
     parse_prompt_ref,
@@ -50,11 +57,23 @@ TeamOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+class _VersionContent(TypedDict):
+    type: str
+    template: object
+    variables: object
+    model_config: object
+    commit_message: str
+
+
+def _content_of(spec: PromptFile) -> _VersionContent:
+    """What a prompt file sets on the version it creates."""
+    return {
+        "type": spec.type,
+        "template": spec.template,
+        "variables": spec.variables,
+        "model_config": spec.model_config,
+        "commit_message": spec.commit_message,
+    }
 
 
 @contextmanager
@@ -74,11 +93,6 @@ def _registry(config: Path | None) -> Iterator[PromptRegistry]:
             engine.dispose()
 
 
-def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
-
-
 @prompts_app.command("create")
 def create(
     file: Annotated[Path, typer.Argument(help="A prompt file (YAML or JSON).", dir_okay=False)],
@@ -89,16 +103,7 @@ def create(
     with reported_errors():
         spec = read_prompt_file(file)
     with _registry(config) as registry:
-        version = registry.create(
-            spec.name,
-            type=spec.type,
-            template=spec.template,
-            variables=spec.variables,
-            model_config=spec.model_config,
-            commit_message=spec.commit_message,
-            team_id=team,
-            actor=_actor(),
-        )
+        version = registry.create(spec.name, **_content_of(spec), team_id=team, actor=Actor.cli().label)
     typer.echo(f"created {version.ref}")
 
 
@@ -121,25 +126,17 @@ def push(
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
             raise InvalidRequest(f"{path}: two files define prompt '{duplicate}'")
+    actor = Actor.cli().label
     with _registry(config) as registry:
         for spec in specs:
             try:
-                outcome = registry.push(
-                    spec.name,
-                    type=spec.type,
-                    template=spec.template,
-                    variables=spec.variables,
-                    model_config=spec.model_config,
-                    commit_message=spec.commit_message,
-                    team_id=team,
-                    actor=_actor(),
-                )
+                outcome = registry.push(spec.name, **_content_of(spec), team_id=team, actor=actor)
             except InvalidRequest as exc:
                 raise InvalidRequest(f"{spec.path}: {exc.message}") from None
             what = "created" if outcome.created else "new version" if outcome.changed else "unchanged"
             line = f"{what}: {outcome.version.ref}"
             if label is not None:
-                registry.set_label(spec.name, label, outcome.version.version, actor=_actor(), admin=True)
+                registry.set_label(spec.name, label, outcome.version.version, actor=actor, admin=True)
                 line += f" (@{label})"
             typer.echo(line)
 
@@ -169,7 +166,7 @@ def list_(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     with _registry(config) as registry:
         summaries = registry.list_prompts()
     if as_json:
-        typer.echo(json.dumps([s.to_json() for s in summaries], ensure_ascii=False))
+        print_json([s.to_json() for s in summaries])
         return
     if not summaries:
         typer.echo("no prompts", err=True)
@@ -180,7 +177,7 @@ def list_(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     for s in summaries:
         labels = ", ".join(f"{n}=#{pointer.version}" for n, pointer in sorted(s.labels.items()))
         table.add_row(escape(s.name), s.type, f"#{s.latest_version}", escape(labels) or "-", s.team_id or "-")
-    _console().print(table)
+    table_console().print(table)
 
 
 @prompts_app.command("show")
@@ -198,9 +195,7 @@ def show(
         version = registry.get_version(parsed.name, label=label, version=parsed.version)
         versions = registry.list_versions(parsed.name)
     if as_json:
-        typer.echo(
-            json.dumps({**version.to_json(), "labels": summary.to_json()["labels"]}, ensure_ascii=False)
-        )
+        print_json({**version.to_json(), "labels": summary.to_json()["labels"]})
         return
     labels = ", ".join(
         f"{n}=#{pointer.version}{' (protected)' if pointer.protected else ''}"
@@ -241,7 +236,9 @@ def label(
 ) -> None:
     """Point LABEL of prompt NAME at VERSION (a deployment when it is production)."""
     with _registry(config) as registry:
-        moved = registry.set_label(name, label, version, actor=_actor(), admin=True, protected=protect)
+        moved = registry.set_label(
+            name, label, version, actor=Actor.cli().label, admin=True, protected=protect
+        )
     typer.echo(f"{name}@{moved.label} -> #{moved.version}{' (protected)' if moved.protected else ''}")
 
 
@@ -253,7 +250,7 @@ def rollback(
 ) -> None:
     """Move LABEL back to the version it pointed to before its last move."""
     with _registry(config) as registry:
-        moved = registry.rollback(name, label, actor=_actor(), admin=True)
+        moved = registry.rollback(name, label, actor=Actor.cli().label, admin=True)
     typer.echo(f"{name}@{moved.label} -> #{moved.version}")
 
 
@@ -298,11 +295,7 @@ def render(
         given.update(_parse_vars(version, var or []))
         rendered = version.render(given)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {"version": version.version, "text": rendered.text, "messages": rendered.chat_messages()}
-            )
-        )
+        print_json({"version": version.version, "text": rendered.text, "messages": rendered.chat_messages()})
     elif rendered.text is not None:
         typer.echo(rendered.text)
     else:
@@ -347,10 +340,10 @@ def stats(
         since_at = parse_moment(since, now, param="--since") if since is not None else None
         until_at = parse_moment(until, now, param="--until") if until is not None else None
     with _registry(config) as registry:
-        team_id = AccessAdmin(registry.engine).find_team(Actor.cli(), team).id if team is not None else None
+        team_id = find_team_id(AccessAdmin(registry.engine), team)
         rows = prompt_stats(registry.engine, name, since=since_at, until=until_at, team_id=team_id)
     if as_json:
-        typer.echo(json.dumps([{**r.to_json(), "cost_usd": format_usd(r.cost_nanos)} for r in rows]))
+        print_json([{**r.to_json(), "cost_usd": format_usd(r.cost_nanos)} for r in rows])
         return
     table = Table(box=None, header_style="bold")
     table.add_column("version")
@@ -371,7 +364,7 @@ def stats(
             format_usd(r.cost_nanos),
             f"{r.last_request_at:%Y-%m-%d %H:%M:%S}" if r.last_request_at is not None else "-",
         )
-    _console().print(table)
+    table_console().print(table)
 
 
 def _ms(value: float | None) -> str:

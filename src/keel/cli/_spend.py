@@ -4,22 +4,23 @@ working directly on the configured store (as the operator; the audit log names t
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine
 
 from keel.access import AccessAdmin, Actor
-from keel.cli._common import ConfigOption, load_settings_for_cli, reported_errors
-from keel.core import InvalidRequest, KeelSettings
+from keel.cli._common import (
+    ConfigOption,
+    JsonOption,
+    find_team_id,
+    migrated_store,
+    print_json,
+    table_console,
+)
+from keel.core import InvalidRequest
 from keel.spend import (
     Budget,
     BudgetStatus,
@@ -43,7 +44,6 @@ from keel.spend import (
     usage_report,
     usd_to_nanos,
 )
-from keel.store import create_store_engine, display_url, upgrade
 
 budgets_app = typer.Typer(name="budgets", help="Set, list and delete budgets.", no_args_is_help=True)
 limits_app = typer.Typer(
@@ -52,31 +52,6 @@ limits_app = typer.Typer(
     no_args_is_help=True,
 )
 prices_app = typer.Typer(name="prices", help="List and set model prices.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-@contextmanager
-def _store(config: Path | None) -> Iterator[tuple[Engine, KeelSettings]]:
-    with reported_errors():
-        settings = load_settings_for_cli(config)
-    with reported_errors(display_url(settings.database_url)):
-        engine = create_store_engine(settings.database_url)
-        try:
-            upgrade(engine)
-            yield engine, settings
-        finally:
-            engine.dispose()
-
-
-def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, default=str))
-
 
 # -- budgets -----------------------------------------------------------------------------
 
@@ -98,7 +73,7 @@ def set_budget_command(
 ) -> None:
     """Set the budget of a key, team, end user or model for a period (replacing the one
     there is)."""
-    with _store(config) as (engine, _settings):
+    with migrated_store(config) as (engine, _settings):
         kind = parse_scope(scope)
         limit_nanos = usd_to_nanos(parse_usd(limit, param="--limit"))
         team_id = None
@@ -119,7 +94,7 @@ def set_budget_command(
             actor=actor.label,
         )
     if as_json:
-        _print_json(_budget_json(budget))
+        print_json(_budget_json(budget))
     else:
         kind_text = "soft" if not budget.hard else "hard"
         typer.echo(
@@ -135,11 +110,11 @@ def list_budgets_command(
     config: ConfigOption = None,
 ) -> None:
     """Budgets with what their current window has spent (settled plus open reservations)."""
-    with _store(config) as (engine, _settings):
-        team_id = AccessAdmin(engine).find_team(Actor.cli(), team).id if team is not None else None
+    with migrated_store(config) as (engine, _settings):
+        team_id = find_team_id(AccessAdmin(engine), team)
         statuses = [budget_status(engine, b) for b in list_budgets(engine, team_id=team_id)]
     if as_json:
-        _print_json([_budget_json(s.budget, s) for s in statuses])
+        print_json([_budget_json(s.budget, s) for s in statuses])
         return
     if not statuses:
         typer.echo("no budgets", err=True)
@@ -160,7 +135,7 @@ def list_budgets_command(
             format_usd(status.reserved),
             format_usd(max(0, status.remaining)),
         )
-    _console().print(table)
+    table_console().print(table)
 
 
 @budgets_app.command("delete")
@@ -169,7 +144,7 @@ def delete_budget_command(
     config: ConfigOption = None,
 ) -> None:
     """Delete a budget."""
-    with _store(config) as (engine, _settings):
+    with migrated_store(config) as (engine, _settings):
         budget = delete_budget(engine, budget_id, actor=Actor.cli().label)
     typer.echo(f"deleted {budget.id} ({budget.period} budget on {budget.scope} {budget.scope_id})")
 
@@ -202,7 +177,7 @@ def set_limit_command(
     """Set the rate limit of a key or team, replacing the one there is.
 
     A kind left out (--rpm or --tpm) is then no longer limited."""
-    with _store(config) as (engine, _settings):
+    with migrated_store(config) as (engine, _settings):
         if (key is None) == (team is None):
             raise InvalidRequest("Name exactly one of --key ID or --team NAME_OR_ID.")
         access, actor = AccessAdmin(engine), Actor.cli()
@@ -217,7 +192,7 @@ def set_limit_command(
             engine, scope=scope, scope_id=scope_id, rpm=rpm, tpm=tpm, team_id=team_id, actor=actor.label
         )
     if as_json:
-        _print_json(limit.as_json())
+        print_json(limit.as_json())
     else:
         typer.echo(f"{limit.id}: {_per_minute_text(limit)} on {limit.scope} {limit.scope_id}")
 
@@ -231,11 +206,11 @@ def list_limits_command(
     config: ConfigOption = None,
 ) -> None:
     """Rate limits on keys and teams (limits on models are in keel.yaml)."""
-    with _store(config) as (engine, _settings):
-        team_id = AccessAdmin(engine).find_team(Actor.cli(), team).id if team is not None else None
+    with migrated_store(config) as (engine, _settings):
+        team_id = find_team_id(AccessAdmin(engine), team)
         found = list_rate_limits(engine, team_id=team_id)
     if as_json:
-        _print_json([limit.as_json() for limit in found])
+        print_json([limit.as_json() for limit in found])
         return
     if not found:
         typer.echo("no rate limits", err=True)
@@ -252,7 +227,7 @@ def list_limits_command(
             "-" if limit.tpm is None else str(limit.tpm),
             limit.team_id or "-",
         )
-    _console().print(table)
+    table_console().print(table)
 
 
 @limits_app.command("delete")
@@ -261,7 +236,7 @@ def delete_limit_command(
     config: ConfigOption = None,
 ) -> None:
     """Delete a rate limit."""
-    with _store(config) as (engine, _settings):
+    with migrated_store(config) as (engine, _settings):
         limit = delete_rate_limit(engine, limit_id, actor=Actor.cli().label)
     typer.echo(f"deleted {limit.id} ({_per_minute_text(limit)} on {limit.scope} {limit.scope_id})")
 
@@ -282,12 +257,12 @@ def list_prices_command(
     config: ConfigOption = None,
 ) -> None:
     """The price of each model and token type in force (USD per 1M tokens)."""
-    with _store(config) as (engine, settings):
+    with migrated_store(config) as (engine, settings):
         now = datetime.now(UTC)
         moment = parse_moment(at, now, param="--at") if at is not None else now
         found = load_price_table(engine, settings.spend).in_force(moment, model)
     if as_json:
-        _print_json([_price_json(p) for p in found])
+        print_json([_price_json(p) for p in found])
         return
     if not found:
         typer.echo(f"no price for {model}" if model else "no prices", err=True)
@@ -303,7 +278,7 @@ def list_prices_command(
             price.effective_from.strftime("%Y-%m-%d %H:%M"),
             price.source,
         )
-    _console().print(table)
+    table_console().print(table)
 
 
 @prices_app.command("set")
@@ -317,7 +292,7 @@ def set_price_command(
     config: ConfigOption = None,
 ) -> None:
     """Add a price in force from now (or --from); earlier requests keep their cost."""
-    with _store(config) as (engine, _settings):
+    with migrated_store(config) as (engine, _settings):
         start = parse_moment(effective_from, datetime.now(UTC), param="--from") if effective_from else None
         price = set_price(
             engine,
@@ -359,17 +334,17 @@ def usage(
     config: ConfigOption = None,
 ) -> None:
     """Spend, tokens and requests from the request log, with cache savings."""
-    with _store(config) as (engine, _settings):
+    with migrated_store(config) as (engine, _settings):
         if output not in ("table", "json", "csv"):
             raise InvalidRequest(f"--format takes table, json or csv; got {output!r}")
         now = datetime.now(UTC)
         groups = parse_group_by(by)
         since_at = parse_moment(since, now, param="--since")
         until_at = parse_moment(until, now, param="--until") if until else None
-        team_id = AccessAdmin(engine).find_team(Actor.cli(), team).id if team is not None else None
+        team_id = find_team_id(AccessAdmin(engine), team)
         rows = usage_report(engine, group_by=groups, since=since_at, until=until_at, team_id=team_id)
     if output == "json":
-        _print_json([row.as_json() for row in rows])
+        print_json([row.as_json() for row in rows])
     elif output == "csv":
         typer.echo(usage_csv(rows, groups), nl=False)
     elif not rows:
@@ -401,7 +376,7 @@ def usage(
                 str(row.cache_hits),
                 str(row.unpriced_requests),
             )
-        _console().print(table)
+        table_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

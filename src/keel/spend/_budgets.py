@@ -7,20 +7,17 @@ change topic, so gateways reload their budgets and nothing is half-written.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
-from keel.core import InvalidRequest, NotFound
+from keel.core import InvalidRequest
 from keel.spend._periods import PERIODS, Period
-from keel.spend._price_store import CHANGE_TOPIC
 from keel.spend._prices import Nanos
+from keel.spend._scoped_rows import ScopedTable, checked_scope_id
 from keel.spend._tables import budgets
-from keel.store import append_audit, bump_change
 
 Scope = Literal["key", "team", "end_user", "model"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
@@ -69,9 +66,7 @@ def _validated(
 ) -> tuple[Scope, str, Period]:
     kind = parse_scope(scope)
     when = parse_period(period)
-    scope_id = scope_id.strip()
-    if not scope_id or len(scope_id) > 255:
-        raise InvalidRequest("scope_id must be a non-empty id of at most 255 characters.", param="scope_id")
+    scope_id = checked_scope_id(scope_id)
     if isinstance(limit_nanos, bool) or not isinstance(limit_nanos, int) or limit_nanos <= 0:
         raise InvalidRequest(
             f"A budget's limit must be more than zero, got {limit_nanos!r} nano-USD.", param="limit"
@@ -110,94 +105,22 @@ def set_budget(
         "alert_at_fraction": alert_at_fraction,
         "team_id": team_id,
     }
-    for attempt in (1, 2):
-        try:
-            with engine.begin() as connection:
-                return _upsert(connection, values, actor)
-        except IntegrityError:
-            # Two first sets of one scope at once: the loser replaces the winner's row.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _upsert(connection: Connection, values: dict[str, Any], actor: str) -> Budget:
-    existing = connection.execute(
-        select(budgets).where(
-            budgets.c.scope == values["scope"],
-            budgets.c.scope_id == values["scope_id"],
-            budgets.c.period == values["period"],
-        )
-    ).first()
-    if existing is None:
-        row = {
-            **values,
-            "id": f"bud_{uuid.uuid4().hex[:20]}",
-            "created_at": datetime.now(UTC),
-            "created_by": actor[:255],
-        }
-        connection.execute(insert(budgets).values(**row))
-        budget = Budget(**row)
-        action, before = "budget.create", None
-    else:
-        previous = _budget(existing._mapping)
-        connection.execute(update(budgets).where(budgets.c.id == previous.id).values(**values))
-        budget = Budget(**{**asdict(previous), **values})
-        action, before = "budget.update", previous.as_json()
-    append_audit(
-        connection,
-        actor=actor,
-        action=action,
-        target_type="budget",
-        target_id=budget.id,
-        team_id=budget.team_id,
-        before=before,
-        after=budget.as_json(),
-    )
-    bump_change(connection, CHANGE_TOPIC)
-    return budget
+    return _BUDGETS.set_row(engine, values, actor)
 
 
 def list_budgets(
     engine: Engine, *, team_id: str | None = None, scope: str | None = None, scope_id: str | None = None
 ) -> list[Budget]:
-    query = select(budgets).order_by(budgets.c.scope, budgets.c.scope_id, budgets.c.period)
-    if team_id is not None:
-        query = query.where(budgets.c.team_id == team_id)
-    if scope is not None:
-        query = query.where(budgets.c.scope == parse_scope(scope))
-    if scope_id is not None:
-        query = query.where(budgets.c.scope_id == scope_id)
-    with engine.connect() as connection:
-        return [_budget(row._mapping) for row in connection.execute(query)]
+    kind = parse_scope(scope) if scope is not None else None
+    return _BUDGETS.list_rows(engine, team_id=team_id, scope=kind, scope_id=scope_id)
 
 
 def get_budget(engine: Engine, budget_id: str) -> Budget:
-    with engine.connect() as connection:
-        row = connection.execute(select(budgets).where(budgets.c.id == budget_id)).first()
-    if row is None:
-        raise NotFound(f"No budget {budget_id!r}.")
-    return _budget(row._mapping)
+    return _BUDGETS.get_row(engine, budget_id)
 
 
 def delete_budget(engine: Engine, budget_id: str, *, actor: str) -> Budget:
-    with engine.begin() as connection:
-        row = connection.execute(select(budgets).where(budgets.c.id == budget_id)).first()
-        if row is None:
-            raise NotFound(f"No budget {budget_id!r}.")
-        budget = _budget(row._mapping)
-        connection.execute(delete(budgets).where(budgets.c.id == budget_id))
-        append_audit(
-            connection,
-            actor=actor,
-            action="budget.delete",
-            target_type="budget",
-            target_id=budget.id,
-            team_id=budget.team_id,
-            before=budget.as_json(),
-        )
-        bump_change(connection, CHANGE_TOPIC)
-    return budget
+    return _BUDGETS.delete_row(engine, budget_id, actor=actor)
 
 
 def _budget(row: Any) -> Budget:
@@ -213,3 +136,13 @@ def _budget(row: Any) -> Budget:
         created_at=row["created_at"],
         created_by=row["created_by"],
     )
+
+
+_BUDGETS = ScopedTable(
+    budgets,
+    key_columns=("scope", "scope_id", "period"),
+    id_prefix="bud",
+    audit_type="budget",
+    noun="budget",
+    from_row=_budget,
+)

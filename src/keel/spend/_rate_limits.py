@@ -9,19 +9,16 @@ half-written. The gateway enforces them through ``Counters.take`` with the
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
-from keel.core import InvalidRequest, NotFound
+from keel.core import InvalidRequest
 from keel.spend._counters import LimitWindow
-from keel.spend._price_store import CHANGE_TOPIC
+from keel.spend._scoped_rows import ScopedTable, checked_scope_id
 from keel.spend._tables import rate_limits
-from keel.store import append_audit, bump_change
 
 LimitScope = Literal["key", "team"]
 LIMIT_SCOPES: tuple[LimitScope, ...] = get_args(LimitScope)
@@ -71,9 +68,7 @@ def _per_minute(value: int | None, name: str) -> int | None:
 
 def _validated(scope: str, scope_id: str, rpm: int | None, tpm: int | None) -> tuple[LimitScope, str]:
     kind = parse_limit_scope(scope)
-    scope_id = scope_id.strip()
-    if not scope_id or len(scope_id) > 255:
-        raise InvalidRequest("scope_id must be a non-empty id of at most 255 characters.", param="scope_id")
+    scope_id = checked_scope_id(scope_id)
     _per_minute(rpm, "rpm")
     _per_minute(tpm, "tpm")
     if rpm is None and tpm is None:
@@ -98,92 +93,22 @@ def set_rate_limit(
     if kind == "team":
         team_id = scope_id
     values = {"scope": kind, "scope_id": scope_id, "rpm": rpm, "tpm": tpm, "team_id": team_id}
-    for attempt in (1, 2):
-        try:
-            with engine.begin() as connection:
-                return _upsert(connection, values, actor)
-        except IntegrityError:
-            # Two first sets of one scope at once: the loser replaces the winner's row.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _upsert(connection: Connection, values: dict[str, Any], actor: str) -> RateLimit:
-    existing = connection.execute(
-        select(rate_limits).where(
-            rate_limits.c.scope == values["scope"], rate_limits.c.scope_id == values["scope_id"]
-        )
-    ).first()
-    if existing is None:
-        row = {
-            **values,
-            "id": f"rl_{uuid.uuid4().hex[:20]}",
-            "created_at": datetime.now(UTC),
-            "created_by": actor[:255],
-        }
-        connection.execute(insert(rate_limits).values(**row))
-        limit = RateLimit(**row)
-        action, before = "rate_limit.create", None
-    else:
-        previous = _rate_limit(existing._mapping)
-        connection.execute(update(rate_limits).where(rate_limits.c.id == previous.id).values(**values))
-        limit = RateLimit(**{**asdict(previous), **values})
-        action, before = "rate_limit.update", previous.as_json()
-    append_audit(
-        connection,
-        actor=actor,
-        action=action,
-        target_type="rate_limit",
-        target_id=limit.id,
-        team_id=limit.team_id,
-        before=before,
-        after=limit.as_json(),
-    )
-    bump_change(connection, CHANGE_TOPIC)
-    return limit
+    return _RATE_LIMITS.set_row(engine, values, actor)
 
 
 def list_rate_limits(
     engine: Engine, *, team_id: str | None = None, scope: str | None = None, scope_id: str | None = None
 ) -> list[RateLimit]:
-    query = select(rate_limits).order_by(rate_limits.c.scope, rate_limits.c.scope_id)
-    if team_id is not None:
-        query = query.where(rate_limits.c.team_id == team_id)
-    if scope is not None:
-        query = query.where(rate_limits.c.scope == parse_limit_scope(scope))
-    if scope_id is not None:
-        query = query.where(rate_limits.c.scope_id == scope_id)
-    with engine.connect() as connection:
-        return [_rate_limit(row._mapping) for row in connection.execute(query)]
+    kind = parse_limit_scope(scope) if scope is not None else None
+    return _RATE_LIMITS.list_rows(engine, team_id=team_id, scope=kind, scope_id=scope_id)
 
 
 def get_rate_limit(engine: Engine, limit_id: str) -> RateLimit:
-    with engine.connect() as connection:
-        row = connection.execute(select(rate_limits).where(rate_limits.c.id == limit_id)).first()
-    if row is None:
-        raise NotFound(f"No rate limit {limit_id!r}.")
-    return _rate_limit(row._mapping)
+    return _RATE_LIMITS.get_row(engine, limit_id)
 
 
 def delete_rate_limit(engine: Engine, limit_id: str, *, actor: str) -> RateLimit:
-    with engine.begin() as connection:
-        row = connection.execute(select(rate_limits).where(rate_limits.c.id == limit_id)).first()
-        if row is None:
-            raise NotFound(f"No rate limit {limit_id!r}.")
-        limit = _rate_limit(row._mapping)
-        connection.execute(delete(rate_limits).where(rate_limits.c.id == limit_id))
-        append_audit(
-            connection,
-            actor=actor,
-            action="rate_limit.delete",
-            target_type="rate_limit",
-            target_id=limit.id,
-            team_id=limit.team_id,
-            before=limit.as_json(),
-        )
-        bump_change(connection, CHANGE_TOPIC)
-    return limit
+    return _RATE_LIMITS.delete_row(engine, limit_id, actor=actor)
 
 
 def _rate_limit(row: Any) -> RateLimit:
@@ -197,3 +122,13 @@ def _rate_limit(row: Any) -> RateLimit:
         created_at=row["created_at"],
         created_by=row["created_by"],
     )
+
+
+_RATE_LIMITS = ScopedTable(
+    rate_limits,
+    key_columns=("scope", "scope_id"),
+    id_prefix="rl",
+    audit_type="rate_limit",
+    noun="rate limit",
+    from_row=_rate_limit,
+)
