@@ -27,7 +27,8 @@ from keel.access import KeyRing, ensure_first_admin
 from keel.admin import create_admin_app
 from keel.cache import ResponseCache, build_cache
 from keel.core import DEMO_CHAT_MODEL, KeelSettings
-from keel.gateway import Gateway, GatewayApp, GatewayServices, SpendGate, create_app
+from keel.gateway import Gateway, GatewayApp, GatewayServices, GuardPolicies, SpendGate, create_app
+from keel.guards import build_policies
 from keel.prompts import PromptCatalog, PromptRegistry
 from keel.providers import Provider, build_provider, ensure_demo_model
 from keel.spend import CHANGE_TOPIC as SPEND_TOPIC
@@ -52,6 +53,7 @@ class KeelApp:
     ledger: SpendLedger
     counters: Counters
     cache: ResponseCache | None
+    guards: GuardPolicies
 
 
 def prepare_local_models(settings: KeelSettings, progress: bool = True) -> None:
@@ -96,6 +98,9 @@ async def _watch_changes(
 
 
 def build_app(settings: KeelSettings) -> KeelApp:
+    # Policies first: a bad one (unknown scanner, invalid regex) stops start-up before
+    # anything is opened, with every problem and its location.
+    policies = build_policies(settings.guards)
     engine = create_store_engine(settings.database_url)
     upgrade(engine)
     writer = RequestLogWriter(engine, settings.request_log)
@@ -124,7 +129,10 @@ def build_app(settings: KeelSettings) -> KeelApp:
     async def ready() -> bool:
         return await asyncio.to_thread(ping, engine)
 
-    services = GatewayServices(keys=keys if settings.access.enabled else None, prompts=prompts, cache=cache)
+    guards = GuardPolicies(policies, settings.guards, settings.models, metrics)
+    services = GatewayServices(
+        keys=keys if settings.access.enabled else None, prompts=prompts, cache=cache, guards=guards
+    )
     gateway = Gateway(settings, providers, writer, metrics, ready, services)
     services.spend = SpendGate(ledger, counters, settings.spend, gateway.router, ledger.limits_for)
     services.embed_with = gateway.embed
@@ -142,6 +150,8 @@ def build_app(settings: KeelSettings) -> KeelApp:
         await keys.start()
         await prompts.start()
         await ledger.start()
+        # The classifier's model loads here, not on the first request that needs it.
+        await asyncio.to_thread(guards.warm_up)
         watcher = asyncio.create_task(
             _watch_changes(engine, settings.access.refresh_interval, SPEND_TOPIC, ledger.reload)
         )
@@ -165,7 +175,7 @@ def build_app(settings: KeelSettings) -> KeelApp:
             log.info("request log drained: %d records written", writer.written)
 
     asgi = create_app(gateway, lifespan, admin)
-    return KeelApp(settings, engine, writer, gateway, asgi, keys, prompts, ledger, counters, cache)
+    return KeelApp(settings, engine, writer, gateway, asgi, keys, prompts, ledger, counters, cache, guards)
 
 
 def uvicorn_config(app: KeelApp, *, log_level: str = "info") -> uvicorn.Config:

@@ -35,7 +35,7 @@ PathArgument = Annotated[
 def check(path: PathArgument = None) -> None:
     """Validate the configuration and list every problem with its location."""
     with reported_errors():
-        settings = load_settings(path)
+        settings = load_settings(path, checks=[build_guard_policies])
     shown = settings.source or "embedded defaults"
     typer.echo(f"OK: {shown} ({len(settings.providers)} providers, {len(settings.models)} models)")
 
@@ -47,6 +47,15 @@ def show(path: PathArgument = None) -> None:
         settings = load_settings(path)
     typer.echo(f"# source: {settings.source or 'embedded defaults'}")
     typer.echo(yaml.safe_dump(masked(settings), sort_keys=False, allow_unicode=True), nl=False)
+
+
+def build_guard_policies(settings: KeelSettings) -> None:
+    """Build every guard policy, as the server will: an unknown scanner, a wrong setting
+    or an invalid regex is a ``ConfigError`` located in ``guards.policies``."""
+    # Imported here: the scanners' modules are not needed for any other command.
+    from keel.guards import build_policies
+
+    build_policies(settings.guards)
 
 
 def masked(settings: KeelSettings) -> dict[str, Any]:

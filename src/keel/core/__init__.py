@@ -36,7 +36,7 @@ from keel.core._settings import (
 )
 from keel.core._settings_access import AccessSettings
 from keel.core._settings_cache import CacheSettings, RouteCacheSettings
-from keel.core._settings_guards import GuardSettings
+from keel.core._settings_guards import GuardAction, GuardSettings, PolicySettings, ScannerSettings
 from keel.core._settings_prompts import PromptSettings
 from keel.core._settings_spend import PriceSettings, RateLimitSettings, SpendSettings, TokenType
 from keel.core._wire import (
@@ -64,6 +64,7 @@ __all__ = [
     "ConfigProblem",
     "DeploymentSettings",
     "EmbeddingRequest",
+    "GuardAction",
     "GuardSettings",
     "GuardViolation",
     "InvalidRequest",
@@ -74,6 +75,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PolicySettings",
     "PriceSettings",
     "PromptSettings",
     "ProviderError",
@@ -85,6 +87,7 @@ __all__ = [
     "RetryPolicy",
     "RouteCacheSettings",
     "RouteSettings",
+    "ScannerSettings",
     "ServerSettings",
     "SpendSettings",
     "StoreSettings",

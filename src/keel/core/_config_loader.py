@@ -51,7 +51,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,22 +92,38 @@ def find_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     return local if local.is_file() else None
 
 
-def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> KeelSettings:
+# A check that needs more than core knows (building guard policies, say): it raises
+# ``ConfigError`` with dotted locations, which the loader gives their line in the file.
+SettingsCheck = Callable[[KeelSettings], object]
+
+
+def load_settings(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    checks: Sequence[SettingsCheck] = (),
+) -> KeelSettings:
     """Settings from the discovered file, environment and defaults.
 
     Raises ``ConfigError`` listing every problem found, each with its location.
+    ``checks`` run on settings that validated (the CLI passes the guard policy build).
     """
     source = find_config(path, environ)
-    settings, problems = _load(source, os.environ if environ is None else environ)
+    settings, problems = _load(source, os.environ if environ is None else environ, checks)
     if problems or settings is None:
         raise ConfigError(problems, source=None if source is None else str(source))
     return settings
 
 
-def check_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> list[ConfigProblem]:
+def check_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    checks: Sequence[SettingsCheck] = (),
+) -> list[ConfigProblem]:
     """Every problem in the configuration ``load_settings`` would load; [] when valid."""
     source = find_config(path, environ)
-    return _load(source, os.environ if environ is None else environ)[1]
+    return _load(source, os.environ if environ is None else environ, checks)[1]
 
 
 @dataclass
@@ -135,7 +151,9 @@ class _Document:
         self.problems.append(ConfigProblem(self.locate(path), message))
 
 
-def _load(source: Path | None, environ: Mapping[str, str]) -> tuple[KeelSettings | None, list[ConfigProblem]]:
+def _load(
+    source: Path | None, environ: Mapping[str, str], checks: Sequence[SettingsCheck] = ()
+) -> tuple[KeelSettings | None, list[ConfigProblem]]:
     doc = _Document()
     if source is not None:
         try:
@@ -158,9 +176,30 @@ def _load(source: Path | None, environ: Mapping[str, str]) -> tuple[KeelSettings
     _add_embedded_defaults(doc.data)
     _check_references(doc)
     settings = _validate(doc)
+    if settings is not None and not doc.problems:
+        _run_checks(doc, settings, checks)
     if source is not None and settings is not None:
         settings = settings.model_copy(update={"source": str(source)})
     return (settings if not doc.problems else None), _in_file_order(doc.problems)
+
+
+def _run_checks(doc: _Document, settings: KeelSettings, checks: Sequence[SettingsCheck]) -> None:
+    for check in checks:
+        try:
+            check(settings)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                doc.problem(_parse_location(problem.location), problem.message)
+
+
+_LOCATION_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def _parse_location(location: str) -> KeyPath:
+    """``guards.policies.p.input[2].threshold`` as a key path."""
+    return tuple(
+        int(m.group(1)) if m.group(1) is not None else m.group(2) for m in _LOCATION_PART.finditer(location)
+    )
 
 
 def _in_file_order(problems: list[ConfigProblem]) -> list[ConfigProblem]:
@@ -414,8 +453,17 @@ def _check_references(doc: _Document) -> None:
     if not isinstance(models, dict):
         return
     routes = {name: route for name, route in models.items() if isinstance(route, dict)}
+    guards = doc.data.get("guards")
+    policies = guards.get("policies") if isinstance(guards, dict) else None
+    known_policies = set(policies) if isinstance(policies, dict) else set()
     fallback_edges: dict[Any, list[Any]] = {}
     for route_name, route in routes.items():
+        policy = route.get("guard_policy")
+        if isinstance(policy, str) and policy not in known_policies:
+            doc.problem(
+                ("models", route_name, "guard_policy"),
+                f"unknown guard policy {policy!r}{_known(known_policies)}",
+            )
         deployments = route.get("deployments")
         for index, dep in enumerate(deployments if isinstance(deployments, list) else []):
             provider = dep.get("provider") if isinstance(dep, dict) else None

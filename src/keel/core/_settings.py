@@ -104,6 +104,8 @@ class RouteSettings(_Strict):
     cache: RouteCacheSettings | None = None
     # Requests/tokens per minute for the whole model, across keys.
     limits: RateLimitSettings | None = None
+    # Guardrail policy (a name under ``guards.policies``); None: ``guards.default_policy``.
+    guard_policy: str | None = None
 
 
 class ServerSettings(_Strict):
@@ -161,6 +163,8 @@ class KeelSettings(_Strict):
             for fb in route.fallbacks:
                 if fb not in self.models:
                     raise ValueError(f"models.{route_name}: unknown fallback model {fb!r}")
+            if route.guard_policy is not None and route.guard_policy not in self.guards.policies:
+                raise ValueError(f"models.{route_name}: unknown guard policy {route.guard_policy!r}")
         return self
 
     @property

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from keel.core import KeelSettings
 from keel.gateway._asgi import Receive, Scope, Send
 from keel.gateway._dispatch import Dispatcher, DispatchTrace
+from keel.gateway._guard_api import GuardScanEndpoint
 from keel.gateway._openai_api import CHAT, COMPLETIONS, EMBEDDINGS, OpenAIEndpoint
 from keel.gateway._recorder import Recorder, RecordSink
 from keel.gateway._routing import Router, build_router
@@ -25,6 +26,7 @@ from keel.providers import Deployment, Provider, ProviderResponse
 from keel.telemetry import CONTENT_TYPE, GatewayMetrics
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+Endpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
@@ -63,16 +65,19 @@ class Gateway:
         vector: Sequence[float] = done.result.body["data"][0]["embedding"]
         return vector
 
-    def data_plane(self) -> dict[str, OpenAIEndpoint]:
+    def data_plane(self) -> dict[str, Endpoint]:
         """POST paths of the OpenAI endpoints (with and without ``/v1``: some clients
-        are configured without it)."""
+        are configured without it), and the guard scan API when guards are set up."""
         limit = self.settings.server.max_body_bytes
         paths = {CHAT: "/chat/completions", COMPLETIONS: "/completions", EMBEDDINGS: "/embeddings"}
-        out: dict[str, OpenAIEndpoint] = {}
+        out: dict[str, Endpoint] = {}
         for op, path in paths.items():
             endpoint = OpenAIEndpoint(op, self.router, self.dispatcher, self.recorder, limit, self.services)
             out[f"/v1{path}"] = endpoint
             out[path] = endpoint
+        if self.services.guards is not None:
+            scan = GuardScanEndpoint(self.services.guards, self.services.keys, limit)
+            out["/v1/guard/scan"] = out["/guard/scan"] = scan
         return out
 
     def routes(self) -> list[BaseRoute]:

@@ -36,6 +36,7 @@ from keel.core import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
+    GuardViolation,
     InvalidRequest,
     JSONObject,
     KeelError,
@@ -60,11 +61,21 @@ from keel.gateway._asgi import (
 )
 from keel.gateway._credentials import client_key
 from keel.gateway._dispatch import Dispatcher, DispatchTrace
+from keel.gateway._guarding import (
+    GuardedCall,
+    StreamFilter,
+    guard_answer,
+    guard_input,
+    logged_answer,
+    logged_stream_summary,
+    plant_request_canary,
+)
 from keel.gateway._recorder import Recorder, count_usage
 from keel.gateway._routing import Route, Router
 from keel.gateway._services import GatewayServices
 from keel.gateway._spend_gate import Admission
 from keel.gateway._stream_text import StreamTranscript, response_text
+from keel.guards import Policy
 from keel.prompts import PromptSource, PromptVersion, expand_prompt_request, names_prompt
 from keel.providers import ChunkStream, Deployment, Provider, ProviderResponse
 from keel.store import RequestRecord
@@ -148,6 +159,10 @@ class _Call:
     cache_body: JSONObject | None = None
     cache_request: JSONObject | None = None
     cache_route: Route | None = None
+    # The guard policy's state for this call (None: no policy applies), and the request
+    # body to log in place of the one received when the policy redacted it.
+    guard: GuardedCall | None = None
+    logged_request: bytes | None = None
 
 
 class OpenAIEndpoint:
@@ -173,6 +188,9 @@ class OpenAIEndpoint:
         self._prompts = services.prompts if op.mode != "embedding" else None
         self._cache = services.cache
         self._spend = services.spend
+        # None unless some route has a guard policy: then the hot path checks nothing else.
+        guards = services.guards
+        self._guards = guards if guards is not None and guards.guards_routes else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -229,6 +247,10 @@ class OpenAIEndpoint:
                     generates=self.op.mode != "embedding",
                 )
                 call.headers.extend(call.admission.headers)
+            if self._guards is not None:
+                policy = self._guards.for_route(route.name)
+                if policy is not None:
+                    body = await self._guard_request(policy, body, call)
             cache_settings = route.settings.cache
             if self._cache is not None and cache_settings is not None and not wants_bypass(scope["headers"]):
                 hit = await self._cache.lookup(
@@ -242,6 +264,8 @@ class OpenAIEndpoint:
                 call.cache_route = route
             if call.admission is not None and self._spend is not None:
                 await self._spend.reserve(call.admission, record.id, route, record.created_at)
+            if call.guard is not None:
+                body = plant_request_canary(call.guard, body)
             watcher = DisconnectWatcher(receive, send)
             send = watcher.send
             if record.stream and self.op.open_stream is not None:
@@ -258,7 +282,9 @@ class OpenAIEndpoint:
             record.error_type = "client_disconnected"
         except KeelError as exc:
             record.status = exc.status
-            record.error_type = getattr(exc, "kind", None) or exc.type
+            record.error_type = getattr(exc, "kind", None) or (
+                exc.code if isinstance(exc, GuardViolation) else exc.type
+            )
             record.error_message = exc.message
             headers = call.headers
             if isinstance(exc, RateLimited) and exc.headers:
@@ -278,7 +304,22 @@ class OpenAIEndpoint:
                 watcher.stop()
             record.latency_ms = (time.perf_counter() - started) * 1000
             await self._settle(call)
-            await self._recorder.finish(record, raw)
+            await self._recorder.finish(record, raw if call.logged_request is None else call.logged_request)
+
+    async def _guard_request(self, policy: Policy, body: JSONObject, call: _Call) -> JSONObject:
+        """The input policy: the body to go on with (redacted when it redacts); a blocked
+        request is refused here, before it is cached, reserved or sent."""
+        assert self._guards is not None
+        sent, guarded = await guard_input(self._guards, policy, body)
+        call.guard = guarded
+        call.record.guards = guarded.verdicts
+        outcome = guarded.input
+        if outcome.decision in ("redact", "block") and self._recorder.keeps_bodies:
+            # The log never holds what the policy redacted (nor what a block found).
+            call.logged_request = orjson.dumps(outcome.body)
+        if outcome.blocked:
+            raise outcome.error()
+        return sent
 
     async def _settle(self, call: _Call) -> None:
         """Charge what the call used (nothing for a hit or a failure before upstream
@@ -326,7 +367,14 @@ class OpenAIEndpoint:
         record.cost_nanos = 0
         record.status = 200
         headers = [*call.headers, (b"x-keel-cache", record.cache_status.encode())]
-        answer = hit.response.body
+        answer = logged = hit.response.body
+        if call.guard is not None and call.guard.scans_output:
+            assert self._guards is not None
+            # Cached answers hold placeholders, never this request's values: put them back.
+            answer, logged, outcome = await guard_answer(self._guards, call.guard, answer)
+            if outcome.blocked:
+                record.error_type = "guard_violation"
+                record.error_message = outcome.error().message
         if record.stream and self.op.open_stream is not None:
             options = body.get("stream_options")
             wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
@@ -334,10 +382,10 @@ class OpenAIEndpoint:
             await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
             await send({"type": "http.response.body", "body": b"".join(events), "more_body": False})
             if self._recorder.keeps_bodies:
-                self._recorder.note_response(record, orjson.dumps(answer))
+                self._recorder.note_response(record, orjson.dumps(logged))
             return
         payload = orjson.dumps(answer)
-        self._recorder.note_response(record, payload)
+        self._recorder.note_response(record, payload if logged is answer else orjson.dumps(logged))
         await send_json(send, 200, payload, headers)
 
     async def _unary(self, route: Route, body: JSONObject, call: _Call, send: Send) -> None:
@@ -364,9 +412,24 @@ class OpenAIEndpoint:
             )
         call.usage = usage
         self._recorder.note_usage(record, usage)
-        self._recorder.note_response(record, payload)
+        cacheable = call.cache_request is not None and is_cacheable(answer)
+        # Embeddings have no text to scan or restore.
+        if call.guard is not None and call.guard.scans_output and self.op.mode != "embedding":
+            assert self._guards is not None
+            client, logged, outcome = await guard_answer(self._guards, call.guard, answer)
+            payload = orjson.dumps(client)
+            if outcome.blocked:
+                record.error_type = "guard_violation"
+                record.error_message = outcome.error().message
+                cacheable = False
+            if self._recorder.keeps_bodies:
+                self._recorder.note_response(record, orjson.dumps(logged))
+            # Cached as logged: redacted, with placeholders that a hit puts back.
+            answer = logged
+        else:
+            self._recorder.note_response(record, payload)
         await send_json(send, 200, payload, call.headers)
-        if call.cache_request is not None and is_cacheable(answer):
+        if cacheable:
             call.cache_body = answer
 
     async def _stream(self, route: Route, body: JSONObject, call: _Call, started: float, send: Send) -> None:
@@ -386,6 +449,11 @@ class OpenAIEndpoint:
         finally:
             self._recorder.note_trace(record, call.trace)
         stream = done.result
+        guarded = call.guard if call.guard is not None and call.guard.scans_output else None
+        screen = None
+        if guarded is not None:
+            assert self._guards is not None
+            screen = StreamFilter(self._guards, guarded, chat=self.op.mode == "chat")
         transcript = StreamTranscript()
         assembler = StreamAssembler() if call.cache_request is not None else None
         # From here the client has a 200: a failure becomes an error event, never a retry.
@@ -402,17 +470,35 @@ class OpenAIEndpoint:
                 if record.ttft_ms is None:
                     record.ttft_ms = (time.perf_counter() - started) * 1000
                 transcript.add(data)
-                pending.append(
-                    b"data: " + (chunk.raw if chunk.raw is not None else orjson.dumps(data)) + b"\n\n"
-                )
-                if not stream.buffered():
+                if screen is None:
+                    pending.append(
+                        b"data: " + (chunk.raw if chunk.raw is not None else orjson.dumps(data)) + b"\n\n"
+                    )
+                else:
+                    screened = await screen.filter(data)
+                    if screened is not None:
+                        pending.append(b"data: " + orjson.dumps(screened) + b"\n\n")
+                    if screen.blocked is not None:
+                        break
+                if pending and not stream.buffered():
                     # Chunks that arrived together leave together: one write, not many.
                     await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
                     pending.clear()
+            if screen is not None and screen.blocked is None:
+                tail = await screen.close()
+                if tail is not None:
+                    pending.append(b"data: " + orjson.dumps(tail) + b"\n\n")
             pending.append(b"data: [DONE]\n\n")
             await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
-            if assembler is not None:
-                call.cache_body = assembler.response()
+            if screen is not None and screen.blocked is not None:
+                record.error_type = "guard_violation"
+                record.error_message = screen.blocked.error().message
+            elif assembler is not None:
+                answer = assembler.response()
+                # Cached as logged: redacted, with placeholders that a hit puts back.
+                if answer is not None and screen is not None:
+                    answer = logged_answer(answer, screen.logged_texts())
+                call.cache_body = answer
         except ProviderError as exc:
             record.error_type = exc.kind
             record.error_message = exc.message
@@ -425,5 +511,11 @@ class OpenAIEndpoint:
             )
             call.usage = usage
             self._recorder.note_usage(record, usage)
+            if screen is not None and guarded is not None:
+                screen.count()
+                guarded.verdicts["output"] = screen.verdicts()
             if self._recorder.keeps_bodies:
-                self._recorder.note_response(record, orjson.dumps(transcript.summary()))
+                summary = transcript.summary()
+                if screen is not None:
+                    summary = logged_stream_summary(summary, screen.logged_texts())
+                self._recorder.note_response(record, orjson.dumps(summary))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from keel.access import KeyRing
 from keel.cache import Embed, ResponseCache
 from keel.core import RouteCacheSettings
+from keel.gateway._guarding import GuardPolicies
 from keel.gateway._spend_gate import SpendGate
 from keel.prompts import PromptCatalog
 
@@ -25,6 +26,7 @@ class GatewayServices:
     cache: ResponseCache | None = None
     spend: SpendGate | None = None
     embed_with: EmbedWith | None = None
+    guards: GuardPolicies | None = None
     _embedders: dict[str, Embed] = field(default_factory=dict)
 
     def embedder(self, settings: RouteCacheSettings) -> Embed | None:

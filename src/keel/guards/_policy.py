@@ -285,8 +285,13 @@ class Policy:
         (redacted, then the request's placeholders put back when the policy restores)
         and the outcome, whose ``body`` is redacted and not restored (for the log)."""
         found = _bodies.response_texts(body)
+        # Numbering continues after the request's placeholders: a value the model adds
+        # must not get a placeholder that restoring would turn into the user's value.
         outcome = self.scan_texts(
-            [(_bodies.display(p), t) for p, t in found], stage="output", context=context
+            [(_bodies.display(p), t) for p, t in found],
+            stage="output",
+            context=context,
+            redactions=dict(request_redactions or {}),
         )
         return self._finish_response(body, found, outcome, request_redactions)
 
@@ -298,7 +303,10 @@ class Policy:
     ) -> tuple[dict[str, Any], PolicyOutcome]:
         found = _bodies.response_texts(body)
         outcome = await self.scan_texts_async(
-            [(_bodies.display(p), t) for p, t in found], stage="output", context=context
+            [(_bodies.display(p), t) for p, t in found],
+            stage="output",
+            context=context,
+            redactions=dict(request_redactions or {}),
         )
         return self._finish_response(body, found, outcome, request_redactions)
 

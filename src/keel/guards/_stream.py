@@ -48,7 +48,8 @@ class StreamGuard:
         self.context_chars = context_chars
         self.fragment = tuple(s for s in policy.output if not (s.scanner.whole_text or s.scanner.threaded))
         self.at_end = tuple(s for s in policy.output if s.scanner.whole_text or s.scanner.threaded)
-        self.redactions: Redactions = {}
+        # Numbered after the request's placeholders (see Policy.guard_response).
+        self.redactions: Redactions = dict(request_redactions or {})
         self._restorer = StreamRestorer(request_redactions) if policy.restore and request_redactions else None
         self._released = 0  # characters of the original text released so far
         self._text = ""  # everything that arrived (original)

@@ -47,3 +47,6 @@ class RequestRecord:
     cost_saved_nanos: int | None = None  # what a cache hit would have cost
     prompt_name: str | None = None
     prompt_version: int | None = None
+    # Guardrail verdicts: {"input": ..., "output": ...}, each a ``PolicyOutcome.to_dict()``
+    # (policy, decision, verdicts, placeholder names; never a found value). None: no policy.
+    guards: dict[str, object] | None = None

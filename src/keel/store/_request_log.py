@@ -106,6 +106,7 @@ def insert_records(engine: Engine, records: Iterable[RequestRecord]) -> int:
 _SQLITE_INSERT = f"INSERT INTO request_log ({', '.join(_FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)})"
 _CREATED_AT = _FIELDS.index("created_at")
 _EXTRA = _FIELDS.index("extra")
+_GUARDS = _FIELDS.index("guards")
 _STRING_FIELDS = [(i, _MAX_LENGTHS.get(name)) for i, name in enumerate(_FIELDS) if name in _TEXT_COLUMNS]
 
 
@@ -118,6 +119,7 @@ def _sqlite_tuple(record: RequestRecord) -> tuple[Any, ...]:
         created = created.astimezone(UTC)
     values[_CREATED_AT] = created.strftime("%Y-%m-%d %H:%M:%S.%f")
     values[_EXTRA] = json.dumps(record.extra, default=str) if record.extra else None
+    values[_GUARDS] = json.dumps(record.guards, default=str) if record.guards is not None else None
     for i, limit in _STRING_FIELDS:
         value = values[i]
         if isinstance(value, str):

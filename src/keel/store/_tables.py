@@ -98,6 +98,7 @@ request_log = Table(
     Column("cost_saved_nanos", BigInteger),
     Column("prompt_name", String(255)),
     Column("prompt_version", Integer),
+    Column("guards", JSON),
     Index("ix_request_log_created_at", "created_at"),
     Index("ix_request_log_requested_model", "requested_model"),
     Index("ix_request_log_status", "status"),

@@ -73,6 +73,13 @@ class GatewayMetrics:
             ("deployment",),
             registry=r,
         )
+        # Labels come from configuration (policy names, scanner labels) and three verdicts.
+        self.guard_verdicts = Counter(
+            "keel_guard_verdicts",
+            "Guardrail scanner verdicts (pass, flag, block), by policy and scanner.",
+            ("policy", "scanner", "verdict"),
+            registry=r,
+        )
         self.in_flight = Gauge("keel_in_flight_requests", "Requests being handled now.", registry=r)
         self.log_queue_depth = Gauge(
             "keel_request_log_queue_depth", "Records waiting for the request log writer.", registry=r
