@@ -1,9 +1,11 @@
 """``keel guard``: scan text with a guard policy, and measure the scanners on the
-labelled sets."""
+labelled sets; ``keel redteam``: send the built-in attack set through a gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,12 +17,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from keel.cli._common import ConfigOption, load_settings_for_cli, reported_errors
-from keel.core import InvalidRequest, NotFound
+from keel.core import InvalidRequest, MissingPrerequisite, NotFound
 from keel.core._settings_guards import PolicySettings, ScannerSettings
 
 guard_app = typer.Typer(
     name="guard",
     help="Guardrails: scan text with a policy, measure the scanners on labelled data.",
+    no_args_is_help=True,
+)
+
+redteam_app = typer.Typer(
+    name="redteam",
+    help="Red-team a model behind the gateway with Keel's offline attack set.",
     no_args_is_help=True,
 )
 
@@ -213,8 +221,143 @@ def _print_report(console: Console, report: Any) -> None:
         )
 
 
+def redteam_run(
+    target: Annotated[str, typer.Option("--target", "-t", help="The model (route) to attack.")],
+    url: Annotated[str, typer.Option("--url", help="The gateway (with or without /v1).")] = (
+        "http://127.0.0.1:4000"
+    ),
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key", help="API key (default: $KEEL_API_KEY, else $OPENAI_API_KEY).", show_default=False
+        ),
+    ] = None,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category",
+            "-c",
+            help="Only this category (repeatable): injection, jailbreak, encoding, pii_exfiltration, "
+            "system_prompt_extraction.",
+        ),
+    ] = None,
+    attack_id: Annotated[
+        list[str] | None, typer.Option("--attack", help="Only this attack id (repeatable).")
+    ] = None,
+    attacks_file: Annotated[
+        Path | None,
+        typer.Option("--attacks", help="A JSONL attack set to use instead of Keel's own.", dir_okay=False),
+    ] = None,
+    system_prompt: Annotated[
+        str | None,
+        typer.Option(
+            "--system-prompt",
+            help="The system prompt to defend (a canary is planted where {canary} stands, else "
+            "appended; a fictitious customer record is added for the PII attacks).",
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Attacks in flight.")] = 4,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per attack.")] = 60.0,
+    fail_on_success: Annotated[
+        bool, typer.Option("--fail-on-success", help="Exit 1 when any attack got through.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Send the attack set (injection, jailbreak templates, encoded instructions, PII
+    exfiltration, system-prompt extraction) to TARGET through the gateway and report, by
+    category, what Keel blocked, what the model answered safely and what got through."""
+    from keel.guards._redteam import (
+        DEFAULT_SYSTEM_PROMPT,
+        AttackResult,
+        RedteamReport,
+        Target,
+        load_attacks,
+        run_attacks,
+        select_attacks,
+    )
+
+    with reported_errors():
+        attacks = select_attacks(load_attacks(attacks_file), category, attack_id)
+        if not attacks:
+            raise InvalidRequest("no attack matches the chosen categories and ids")
+        api_key = key or os.environ.get("KEEL_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        defended = Target(instructions=system_prompt or DEFAULT_SYSTEM_PROMPT)
+        console = Console(stderr=True)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[red]{task.fields[through]} through"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=as_json or not console.is_terminal,
+        ) as progress:
+            task = progress.add_task(f"attacking {escape(target)}", total=len(attacks), through=0)
+            through = 0
+
+            def advance(result: AttackResult) -> None:
+                nonlocal through
+                through += result.outcome == "through"
+                progress.update(task, advance=1, through=through)
+
+            report: RedteamReport = asyncio.run(
+                run_attacks(
+                    attacks,
+                    model=target,
+                    url=url,
+                    api_key=api_key,
+                    target=defended,
+                    concurrency=concurrency,
+                    timeout=timeout,
+                    progress=advance,
+                )
+            )
+        errors = [r for r in report.results if r.outcome == "error"]
+        if len(errors) == len(report.results):
+            raise MissingPrerequisite(
+                f"no attack got an answer from {url} (model {target!r}): {errors[0].detail}"
+            )
+    if as_json:
+        typer.echo(json.dumps({**report.to_dict(), "canary": defended.canary}, ensure_ascii=False))
+    else:
+        _print_redteam(Console(), report)
+    if fail_on_success and report.through:
+        raise typer.Exit(1)
+
+
+def _print_redteam(console: Console, report: Any) -> None:
+    table = Table(title=f"red team · {escape(report.target)} · {escape(report.url)}", title_justify="left")
+    table.add_column("category")
+    for column in ("sent", "blocked by Keel", "answered safely", "got through", "errors"):
+        table.add_column(column, justify="right")
+    for name, counts in report.by_category().items():
+        bold = "[bold]" if name == "all" else ""
+        table.add_row(
+            f"{bold}{escape(name)}",
+            f"{bold}{counts.sent}",
+            f"{bold}{counts.blocked}",
+            f"{bold}{counts.safe}",
+            f"[red]{counts.through}" if counts.through else f"{bold}0",
+            f"[yellow]{counts.errors}" if counts.errors else f"{bold}0",
+        )
+    console.print(table)
+    through = report.through
+    if through:
+        shown = ", ".join(f"{escape(r.attack.id)} ({escape(r.attack.technique)})" for r in through[:20])
+        more = f" and {len(through) - 20} more" if len(through) > 20 else ""
+        console.print(f"[red]got through:[/] {shown}{more}", highlight=False)
+    errors = [r for r in report.results if r.outcome == "error"]
+    if errors:
+        console.print(
+            f"[yellow]errors:[/] {escape(errors[0].attack.id)}: {escape(errors[0].detail)}", highlight=False
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     guard_app.command("scan")(scan)
     guard_app.command("eval")(evaluate)
     app.add_typer(guard_app)
+    redteam_app.command("run")(redteam_run)
+    app.add_typer(redteam_app)

@@ -22,6 +22,7 @@ from keel.guards._policy import (
     builtin_policy,
 )
 from keel.guards._redact import Redactions, StreamRestorer, redact, restore
+from keel.guards._redteam import Attack, RedteamReport, Target, load_attacks, run_attacks
 from keel.guards._registry import build_scanner, guard, guards
 from keel.guards._result import GuardResult, RuleScanner, ScanContext, Scanner, Span, Stage, Verdict
 from keel.guards._stream import StreamGuard, StreamStep
@@ -29,12 +30,14 @@ from keel.guards._text import ensure_text
 
 __all__ = [
     "BUILTIN_POLICY",
+    "Attack",
     "Decision",
     "GuardResult",
     "Policy",
     "PolicyOutcome",
     "PolicyScanner",
     "Redactions",
+    "RedteamReport",
     "RuleScanner",
     "ScanContext",
     "Scanner",
@@ -43,6 +46,7 @@ __all__ = [
     "StreamGuard",
     "StreamRestorer",
     "StreamStep",
+    "Target",
     "Verdict",
     "build_policies",
     "build_policy",
@@ -52,8 +56,10 @@ __all__ = [
     "ensure_text",
     "guard",
     "guards",
+    "load_attacks",
     "new_canary",
     "plant_canary",
     "redact",
     "restore",
+    "run_attacks",
 ]
