@@ -330,3 +330,49 @@ async def test_the_routes_are_documented_in_openapi(admin_client: httpx.AsyncCli
     assert created["$ref"].endswith("/KeyCreated")
     key_out = spec["components"]["schemas"]["KeyOut"]["properties"]
     assert "key" not in key_out and "key_hash" not in key_out
+
+
+async def test_guard_policies_are_set_on_teams_and_keys_and_shown(
+    admin_client: httpx.AsyncClient, org: Org, engine: Engine
+) -> None:
+    admin = bearer(org.admin.secret)
+    created = await admin_client.post(
+        "/teams", json={"name": "apps", "guard_policy": "strict"}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    team = created.json()
+    assert team["guard_policy"] == "strict"
+    key = await admin_client.post(
+        "/keys", json={"name": "k", "team_id": team["id"], "guard_policy": "lenient"}, headers=admin
+    )
+    assert key.status_code == 201 and key.json()["guard_policy"] == "lenient"
+    inherits = await admin_client.post(
+        "/keys", json={"name": "k2", "role": "member", "team_id": team["id"]}, headers=admin
+    )
+    assert inherits.json()["guard_policy"] is None
+    me = await admin_client.get("/me", headers=bearer(inherits.json()["key"]))
+    assert me.json()["guard_policy"] == "strict"  # the team's, resolved by the key ring
+    patched = await admin_client.patch(f"/teams/{team['id']}", json={"guard_policy": "pii"}, headers=admin)
+    assert patched.status_code == 200 and patched.json()["guard_policy"] == "pii"
+    audit = (await admin_client.get("/audit?limit=1", headers=admin)).json()["data"][0]
+    assert (audit["before"]["guard_policy"], audit["after"]["guard_policy"]) == ("strict", "pii")
+
+
+async def test_guard_policies_are_validated_and_reserved_to_admins(
+    admin_client: httpx.AsyncClient, org: Org, engine: Engine
+) -> None:
+    before = store_state(engine)
+    admin = bearer(org.admin.secret)
+    for policy in ("", "x" * 65, 7):
+        response = await admin_client.post(
+            "/keys", json={"name": "k", "team_id": org.team_a.id, "guard_policy": policy}, headers=admin
+        )
+        assert_openai_error(response, 400, "invalid_request_error")
+    team_admin = bearer(org.team_admin_a.secret)
+    denied = await admin_client.patch(
+        f"/teams/{org.team_a.id}", json={"guard_policy": "off"}, headers=team_admin
+    )
+    assert_openai_error(denied, 403, "permission_error")
+    denied = await admin_client.post("/keys", json={"name": "k", "guard_policy": "off"}, headers=team_admin)
+    assert_openai_error(denied, 403, "permission_error")
+    assert store_state(engine) == before

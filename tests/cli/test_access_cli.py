@@ -118,3 +118,16 @@ def test_a_team_with_active_keys_is_not_deleted(database: Path) -> None:
     code, _, err = keel("teams", "delete", "search")
     assert code == 1 and "still has 1 active key" in err
     assert len(keel_json("teams", "list")) == 1
+
+
+def test_guard_policies_are_given_to_teams_and_keys(database: Path) -> None:
+    team = keel_json("teams", "create", "search", "--guard-policy", "strict")
+    assert team["guard_policy"] == "strict"
+    inherits = keel_json("keys", "create", "bot", "--team", "search")
+    own = keel_json("keys", "create", "bot2", "--team", "search", "--guard-policy", "lenient")
+    assert (inherits["guard_policy"], own["guard_policy"]) == (None, "lenient")
+    keys = ring(database)
+    assert keys.authenticate(inherits["key"]).guard_policy == "strict"
+    assert keys.authenticate(own["key"]).guard_policy == "lenient"
+    code, out, err = keel("keys", "create", "bot3", "--team", "search", "--guard-policy", " ")
+    assert code == 1 and out == "" and err.strip() == "error: A guard policy needs a non-empty name."

@@ -477,3 +477,83 @@ def test_embedding_input_is_guarded_too(gateway_factory: GatewayFactory, upstrea
     assert upstream.last_request.json["input"] == ["contact <EMAIL_1>", "plain"]
     [record] = gw.records()
     assert EMAIL not in _stored(record)
+
+
+# --- policies of keys and teams ------------------------------------------------------------
+
+BLOCK_PII = {"action": "block", "input": ["pii"]}
+FLAG_PII = {"action": "flag", "input": ["pii"]}
+
+
+def _keyed_gateway(factory: GatewayFactory, upstream: FakeDeployment) -> RunningGateway:
+    """Access control on; the route ``gpt-test`` flags PII (``lenient``), ``strict`` blocks it."""
+    return factory(
+        {"gpt-test": [upstream]},
+        guards=_guards(strict=BLOCK_PII, lenient=FLAG_PII),
+        route_options={"gpt-test": {"guard_policy": "lenient"}},
+        access=AccessSettings(enabled=True),
+    )
+
+
+def _ask_as(gw: RunningGateway, key: str, text: str) -> Any:
+    return gw.client(api_key=key).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": text}]
+    )
+
+
+def test_a_keys_policy_overrides_the_routes(
+    gateway_factory: GatewayFactory, upstream: FakeDeployment
+) -> None:
+    gw = _keyed_gateway(gateway_factory, upstream)
+    admin = gw.admin()
+    team = admin.team("apps")
+    _, plain = admin.new_key("plain", team_id=team)
+    _, strict = admin.new_key("strict", team_id=team, guard_policy="strict")
+    assert _ask_as(gw, plain, f"mail {EMAIL}").choices[0].message.content == f"echo: mail {EMAIL}"
+    with pytest.raises(openai.BadRequestError) as caught:
+        _ask_as(gw, strict, f"mail {EMAIL}")
+    assert isinstance(caught.value.body, dict) and "guard policy 'strict'" in caught.value.body["message"]
+    assert len(upstream.requests()) == 1
+
+
+def test_a_teams_policy_applies_to_its_keys_and_a_keys_own_overrides_it(
+    gateway_factory: GatewayFactory, upstream: FakeDeployment
+) -> None:
+    gw = _keyed_gateway(gateway_factory, upstream)
+    admin = gw.admin()
+    team = admin.post("/teams", {"name": "apps", "guard_policy": "strict"})["id"]
+    _, member_of_team = admin.new_key("team-policy", team_id=team)
+    _, own = admin.new_key("own-policy", team_id=team, guard_policy="lenient")
+    with pytest.raises(openai.BadRequestError):
+        _ask_as(gw, member_of_team, f"mail {EMAIL}")
+    assert _ask_as(gw, own, f"mail {EMAIL}").choices[0].message.content == f"echo: mail {EMAIL}"
+    # Lifting the team's policy (to the lenient one) reaches its keys at once in this process.
+    admin.call("PATCH", f"/teams/{team}", {"guard_policy": "lenient"}, expect=200)
+    assert _ask_as(gw, member_of_team, f"mail {EMAIL}").choices[0].message.content == f"echo: mail {EMAIL}"
+
+
+def test_a_key_naming_a_policy_the_gateway_lacks_is_refused_not_let_through(
+    gateway_factory: GatewayFactory, upstream: FakeDeployment
+) -> None:
+    gw = _keyed_gateway(gateway_factory, upstream)
+    admin = gw.admin()
+    _, key = admin.new_key("typo", team_id=admin.team("apps"), guard_policy="strcit")
+    with pytest.raises(openai.BadRequestError) as caught:
+        _ask_as(gw, key, "What is the capital of France?")
+    assert isinstance(caught.value.body, dict) and "'strcit'" in caught.value.body["message"]
+    assert upstream.requests() == []
+
+
+def test_a_key_policy_applies_on_a_route_without_one(
+    gateway_factory: GatewayFactory, upstream: FakeDeployment
+) -> None:
+    gw = gateway_factory(
+        {"gpt-test": [upstream]}, guards=_guards(strict=BLOCK_PII), access=AccessSettings(enabled=True)
+    )
+    admin = gw.admin()
+    team = admin.team("apps")
+    _, plain = admin.new_key("plain", team_id=team)
+    _, strict = admin.new_key("strict", team_id=team, guard_policy="strict")
+    assert _ask_as(gw, plain, f"mail {EMAIL}").choices[0].message.content == f"echo: mail {EMAIL}"
+    with pytest.raises(openai.BadRequestError):
+        _ask_as(gw, strict, f"mail {EMAIL}")

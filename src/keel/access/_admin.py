@@ -31,6 +31,7 @@ CHANGE_TOPIC = "access"
 _MAX_NAME = 255
 _MAX_METADATA_BYTES = 16_384
 _MAX_MODELS = 1_000
+_MAX_POLICY_NAME = 64
 
 Clock = Callable[[], datetime]
 
@@ -53,19 +54,31 @@ class AccessAdmin:
 
     # -- teams ---------------------------------------------------------------------------
 
-    def create_team(self, actor: Actor, name: str, metadata: dict[str, Any] | None = None) -> Team:
+    def create_team(
+        self,
+        actor: Actor,
+        name: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        guard_policy: str | None = None,
+    ) -> Team:
         _policy.check_admin(actor.principal, "create teams")
         team = Team(
             id=f"team_{secrets.token_hex(8)}",
             name=_clean_name(name, "team"),
             created_at=self._clock(),
             metadata=_clean_metadata(metadata),
+            guard_policy=_clean_guard_policy(guard_policy),
         )
         with self._change() as connection:
             self._require_unique_team_name(connection, team.name)
             connection.execute(
                 insert(teams).values(
-                    id=team.id, name=team.name, created_at=team.created_at, metadata=team.metadata
+                    id=team.id,
+                    name=team.name,
+                    created_at=team.created_at,
+                    metadata=team.metadata,
+                    guard_policy=team.guard_policy,
                 )
             )
             self._audit(connection, actor, "team.create", team_id=team.id, after=team.as_audit())
@@ -105,12 +118,17 @@ class AccessAdmin:
         *,
         name: str | None = None,
         metadata: dict[str, Any] | None = None,
+        guard_policy: str | None = None,
     ) -> Team:
-        """Rename a team or replace its metadata (admins, or the team's own team admins)."""
+        """Rename a team or replace its metadata (admins, or the team's own team admins),
+        or set its guard policy (admins only: the policy is a constraint on the team)."""
         if not _policy.can_read_team(actor.principal, team_id):
             raise NotFound(f"No team with id {team_id!r}.", param="team_id")
         _policy.check_may_manage_team(actor.principal, team_id)
         changes: dict[str, Any] = {}
+        if guard_policy is not None:
+            _policy.check_admin(actor.principal, "set a team's guard policy")
+            changes["guard_policy"] = _clean_guard_policy(guard_policy)
         if name is not None:
             changes["name"] = _clean_name(name, "team")
         if metadata is not None:
@@ -163,8 +181,10 @@ class AccessAdmin:
         models: Sequence[str] | None = None,
         expires_at: datetime | None = None,
         ttl: timedelta | None = None,
+        guard_policy: str | None = None,
     ) -> CreatedKey:
-        """A new key; its plaintext is in the result and nowhere else, ever."""
+        """A new key; its plaintext is in the result and nowhere else, ever. Only admins
+        name its guard policy; a key made by a key with a policy of its own keeps to it."""
         who = actor.principal
         _policy.refuse_service(who)
         now = self._clock()
@@ -175,9 +195,16 @@ class AccessAdmin:
         team = _policy.team_for_new_key(who, checked_role, team_id)
         allowed, expiry = _policy.inherited_limits(who, allowed, expiry)
         _policy.check_may_create_key(who, checked_role, team, allowed, expiry)
+        policy = _clean_guard_policy(guard_policy)
+        if policy is not None and not _policy.is_trusted(who):
+            raise PermissionDenied("Only admin keys set a key's guard policy.", param="guard_policy")
         with self._change() as connection:
-            if team is not None:
-                self._team(connection, team)
+            team_policy = self._team(connection, team).guard_policy if team is not None else None
+            # A key made by a key keeps the creator's policy (unless the team's already
+            # applies): no key can make a key that escapes its guards.
+            inherits = policy is None and who is not None and not _policy.is_trusted(who)
+            if inherits and who is not None and who.guard_policy not in (None, team_policy):
+                policy = who.guard_policy
             created = self._insert_key(
                 connection,
                 actor,
@@ -188,6 +215,7 @@ class AccessAdmin:
                 expires_at=expiry,
                 owner_key_id=who.key_id if who is not None else None,
                 rotated_from=None,
+                guard_policy=policy,
             )
             self._audit(connection, actor, "key.create", key=created.key, after=created.key.as_audit())
         return created
@@ -269,6 +297,7 @@ class AccessAdmin:
                 expires_at=old.expires_at,
                 owner_key_id=old.created_by_key_id,
                 rotated_from=old.id,
+                guard_policy=old.guard_policy,
             )
             connection.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=now + grace))
             # The new key is the same identity: what the old one owned, it owns.
@@ -347,6 +376,7 @@ class AccessAdmin:
         expires_at: datetime | None,
         owner_key_id: str | None,
         rotated_from: str | None,
+        guard_policy: str | None = None,
     ) -> CreatedKey:
         secret = new_key()
         key_id = f"key_{secrets.token_hex(8)}"
@@ -365,6 +395,7 @@ class AccessAdmin:
                     expires_at=expires_at,
                     allowed_models=list(models) if models is not None else None,
                     last_rotated_from=rotated_from,
+                    guard_policy=guard_policy,
                 )
             )
         except IntegrityError:
@@ -459,6 +490,23 @@ def _clean_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
     if size > _MAX_METADATA_BYTES:
         raise InvalidRequest(f"Team metadata is limited to {_MAX_METADATA_BYTES} bytes.", param="metadata")
     return metadata
+
+
+def _clean_guard_policy(name: str | None) -> str | None:
+    """A guard policy's name, checked for shape only: whether keel.yaml defines it is the
+    gateway's to say (policies live in its configuration, not in the store)."""
+    if name is None:
+        return None
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidRequest("A guard policy needs a non-empty name.", param="guard_policy")
+    if len(cleaned) > _MAX_POLICY_NAME:
+        raise InvalidRequest(
+            f"A guard policy name has at most {_MAX_POLICY_NAME} characters.", param="guard_policy"
+        )
+    if any(not ch.isprintable() for ch in cleaned):
+        raise InvalidRequest("A guard policy name cannot hold control characters.", param="guard_policy")
+    return cleaned
 
 
 def _role(role: str) -> Role:

@@ -20,14 +20,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Row, select
 
 from keel.access._admin import CHANGE_TOPIC, utc_now
 from keel.access._principal import Principal
 from keel.access._records import ApiKey
 from keel.access._secrets import KEY_PREFIX, hash_key, is_well_formed
-from keel.access._tables import api_keys
+from keel.access._tables import api_keys, teams
 from keel.core import AuthenticationError
 from keel.store import keel_changes, read_changes
 
@@ -45,8 +46,19 @@ class _Entry:
     expires_at: datetime | None
 
     @classmethod
-    def of(cls, key: ApiKey) -> _Entry:
-        return cls(key.principal(), key.prefix, key.revoked_at, key.expires_at)
+    def of(cls, row: Row[Any]) -> _Entry:
+        """An entry from a row of ``_KEYS`` (the key and its team's guard policy)."""
+        key = ApiKey.from_row(row)
+        principal = key.principal(row._mapping[_TEAM_GUARD_POLICY])
+        return cls(principal, key.prefix, key.revoked_at, key.expires_at)
+
+
+# Each key with its team's guard policy: a principal carries the policy that applies to it,
+# so the gateway reads it from memory (a team's change bumps the access version too).
+_TEAM_GUARD_POLICY = "team_guard_policy"
+_KEYS = select(api_keys, teams.c.guard_policy.label(_TEAM_GUARD_POLICY)).select_from(
+    api_keys.outerjoin(teams, api_keys.c.team_id == teams.c.id)
+)
 
 
 class KeyRing:
@@ -86,10 +98,10 @@ class KeyRing:
             version = connection.execute(
                 select(keel_changes.c.version).where(keel_changes.c.topic == CHANGE_TOPIC)
             ).scalar()
-            rows = connection.execute(select(api_keys)).all()
+            rows = connection.execute(_KEYS).all()
         entries: dict[str, _Entry] = {}
         for row in rows:
-            entries[row.key_hash] = _Entry.of(ApiKey.from_row(row))
+            entries[row.key_hash] = _Entry.of(row)
         self._entries = entries
         self._version = version or 0
         self._misses = {}
@@ -187,8 +199,8 @@ class KeyRing:
 
     def _fetch_blocking(self, digest: str) -> _Entry | None:
         with self._engine.connect() as connection:
-            row = connection.execute(select(api_keys).where(api_keys.c.key_hash == digest)).first()
-        return _Entry.of(ApiKey.from_row(row)) if row is not None else None
+            row = connection.execute(_KEYS.where(api_keys.c.key_hash == digest)).first()
+        return _Entry.of(row) if row is not None else None
 
     def _remember_miss(self, digest: str) -> None:
         now = time.monotonic()

@@ -21,6 +21,9 @@ class Principal:
     # Models the key may call (None: any).
     allowed_models: frozenset[str] | None = None
     expires_at: datetime | None = None
+    # The guard policy the gateway applies to this key's requests: the key's own, else its
+    # team's; None: the route's (or the default).
+    guard_policy: str | None = None
 
     @property
     def is_admin(self) -> bool:

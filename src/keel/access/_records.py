@@ -20,6 +20,7 @@ class Team:
     name: str
     created_at: datetime
     metadata: dict[str, Any]
+    guard_policy: str | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Team:
@@ -29,10 +30,13 @@ class Team:
             name=values["name"],
             created_at=values["created_at"],
             metadata=values["metadata"] or {},
+            guard_policy=values["guard_policy"],
         )
 
     def as_audit(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "metadata": self.metadata}
+        return {"id": self.id, "name": self.name, "metadata": self.metadata} | _guard_policy(
+            self.guard_policy
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,7 @@ class ApiKey:
     revoked_at: datetime | None
     allowed_models: tuple[str, ...] | None
     last_rotated_from: str | None
+    guard_policy: str | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> ApiKey:
@@ -69,6 +74,7 @@ class ApiKey:
             revoked_at=values["revoked_at"],
             allowed_models=tuple(models) if models is not None else None,
             last_rotated_from=values["last_rotated_from"],
+            guard_policy=values["guard_policy"],
         )
 
     def status(self, now: datetime) -> KeyStatus:
@@ -78,7 +84,9 @@ class ApiKey:
             return "expired"
         return "active"
 
-    def principal(self) -> Principal:
+    def principal(self, team_guard_policy: str | None = None) -> Principal:
+        """The key as the data plane sees it; ``team_guard_policy`` is its team's guard
+        policy, which applies when the key names none."""
         return Principal(
             key_id=self.id,
             name=self.name,
@@ -86,6 +94,7 @@ class ApiKey:
             team_id=self.team_id,
             allowed_models=frozenset(self.allowed_models) if self.allowed_models is not None else None,
             expires_at=self.expires_at,
+            guard_policy=self.guard_policy or team_guard_policy,
         )
 
     def as_audit(self) -> dict[str, Any]:
@@ -100,7 +109,7 @@ class ApiKey:
             "revoked_at": _iso(self.revoked_at),
             "allowed_models": list(self.allowed_models) if self.allowed_models is not None else None,
             "last_rotated_from": self.last_rotated_from,
-        }
+        } | _guard_policy(self.guard_policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +150,11 @@ def _os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (containers)
         return "unknown"
+
+
+def _guard_policy(name: str | None) -> dict[str, Any]:
+    # Only when set: entries written before keys and teams had guard policies look the same.
+    return {"guard_policy": name} if name is not None else {}
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -14,6 +14,9 @@ teams = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("metadata", JSON),
+    # The guard policy (a name under guards.policies in keel.yaml) for the team's keys that
+    # name none; NULL: the route's. Migration 0010.
+    Column("guard_policy", String(64)),
 )
 
 # A key's plaintext is never stored: only its sha256 (to find it) and its first characters
@@ -38,6 +41,8 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime()),
     Column("allowed_models", JSON),
     Column("last_rotated_from", String(64)),
+    # Overrides the team's and the route's guard policy; NULL: the team's (migration 0010).
+    Column("guard_policy", String(64)),
     Index("ix_api_keys_team_id", "team_id"),
     Index("ix_api_keys_created_by_key_id", "created_by_key_id"),
 )

@@ -22,14 +22,21 @@ from keel.store import AuditEntry
 router = APIRouter()
 
 
+_GUARD_POLICY = "A guard policy named in keel.yaml (guards.policies) for the team's keys that name none."
+
+
 class TeamCreate(RequestBody):
     name: str = Field(min_length=1, max_length=255)
     metadata: dict[str, Any] | None = Field(None, description="Free-form JSON object kept with the team.")
+    guard_policy: str | None = Field(None, min_length=1, max_length=64, description=_GUARD_POLICY)
 
 
 class TeamUpdate(RequestBody):
     name: str | None = Field(None, min_length=1, max_length=255)
     metadata: dict[str, Any] | None = Field(None, description="Replaces the team's metadata.")
+    guard_policy: str | None = Field(
+        None, min_length=1, max_length=64, description=f"{_GUARD_POLICY} Admin keys only."
+    )
 
 
 class TeamOut(BaseModel):
@@ -38,10 +45,17 @@ class TeamOut(BaseModel):
     name: str
     created_at: datetime
     metadata: dict[str, Any]
+    guard_policy: str | None
 
     @classmethod
     def of(cls, team: Team) -> TeamOut:
-        return cls(id=team.id, name=team.name, created_at=team.created_at, metadata=team.metadata)
+        return cls(
+            id=team.id,
+            name=team.name,
+            created_at=team.created_at,
+            metadata=team.metadata,
+            guard_policy=team.guard_policy,
+        )
 
 
 class TeamList(BaseModel):
@@ -58,6 +72,12 @@ class KeyCreate(RequestBody):
     models: list[str] | None = Field(None, description="Models the key may call; leave out for any.")
     expires_at: datetime | None = Field(None, description="When the key stops working (UTC if naive).")
     ttl_seconds: int | None = Field(None, description="Or: seconds from now until the key expires.")
+    guard_policy: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="A guard policy in keel.yaml; overrides the team's and the route's (admin keys only).",
+    )
 
 
 class KeyRotate(RequestBody):
@@ -80,6 +100,7 @@ class KeyOut(BaseModel):
     revoked_at: datetime | None
     models: list[str] | None
     rotated_from: str | None
+    guard_policy: str | None
 
     @classmethod
     def fields_of(cls, key: ApiKey, now: datetime) -> dict[str, Any]:
@@ -96,6 +117,7 @@ class KeyOut(BaseModel):
             "revoked_at": key.revoked_at,
             "models": list(key.allowed_models) if key.allowed_models is not None else None,
             "rotated_from": key.last_rotated_from,
+            "guard_policy": key.guard_policy,
         }
 
     @classmethod
@@ -144,6 +166,9 @@ class Me(BaseModel):
     team_id: str | None
     models: list[str] | None
     expires_at: datetime | None
+    guard_policy: str | None = Field(
+        description="The guard policy on this key's requests (its own, else its team's)."
+    )
 
     @classmethod
     def of(cls, who: Principal) -> Me:
@@ -155,6 +180,7 @@ class Me(BaseModel):
             team_id=who.team_id,
             models=models,
             expires_at=who.expires_at,
+            guard_policy=who.guard_policy,
         )
 
 
@@ -180,7 +206,7 @@ Access = Annotated[_Access, Depends(_Access)]
 @router.post("/teams", response_model=TeamOut, status_code=201, tags=["teams"], responses=ERRORS)
 def create_team(body: TeamCreate, access: Access) -> TeamOut:
     """Create a team (admin keys only)."""
-    team = access.admin.create_team(access.actor, body.name, body.metadata)
+    team = access.admin.create_team(access.actor, body.name, body.metadata, guard_policy=body.guard_policy)
     access.changed()
     return TeamOut.of(team)
 
@@ -199,7 +225,9 @@ def get_team(team_id: str, access: Access) -> TeamOut:
 @router.patch("/teams/{team_id}", response_model=TeamOut, tags=["teams"], responses=ERRORS)
 def update_team(team_id: str, body: TeamUpdate, access: Access) -> TeamOut:
     """Rename a team or replace its metadata (admin keys, or the team's team admin keys)."""
-    team = access.admin.update_team(access.actor, team_id, name=body.name, metadata=body.metadata)
+    team = access.admin.update_team(
+        access.actor, team_id, name=body.name, metadata=body.metadata, guard_policy=body.guard_policy
+    )
     access.changed()
     return TeamOut.of(team)
 
@@ -224,6 +252,7 @@ def create_key(body: KeyCreate, access: Access) -> KeyCreated:
         models=body.models,
         expires_at=body.expires_at,
         ttl=_seconds(body.ttl_seconds),
+        guard_policy=body.guard_policy,
     )
     access.changed()
     return KeyCreated.of_created(created, access.now())

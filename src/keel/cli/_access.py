@@ -60,6 +60,15 @@ def parse_time(text: str, option: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+GuardPolicyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--guard-policy",
+        help="A guard policy from keel.yaml (guards.policies) for its requests; overrides the route's.",
+    ),
+]
+
+
 @contextmanager
 def _access(config: Path | None) -> Iterator[AccessAdmin]:
     with migrated_store(config) as (engine, _settings):
@@ -72,12 +81,13 @@ def _access(config: Path | None) -> Iterator[AccessAdmin]:
 @teams_app.command("create")
 def create_team(
     name: Annotated[str, typer.Argument(help="The team's name (unique).")],
+    guard_policy: GuardPolicyOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Create a team."""
     with _access(config) as access:
-        team = access.create_team(Actor.cli(), name)
+        team = access.create_team(Actor.cli(), name, guard_policy=guard_policy)
     if as_json:
         print_json(_team_json(team))
     else:
@@ -133,6 +143,7 @@ def create_key(
     expires: Annotated[
         str | None, typer.Option("--expires", help="Expire at this ISO time (UTC if naive).")
     ] = None,
+    guard_policy: GuardPolicyOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -148,6 +159,7 @@ def create_key(
             models=models,
             ttl=parse_duration(ttl, "--ttl") if ttl is not None else None,
             expires_at=parse_time(expires, "--expires") if expires is not None else None,
+            guard_policy=guard_policy,
         )
         _print_created(created, access.now(), as_json)
 
@@ -300,6 +312,7 @@ def _team_json(team: Team) -> dict[str, Any]:
         "name": team.name,
         "created_at": team.created_at.isoformat(),
         "metadata": team.metadata,
+        "guard_policy": team.guard_policy,
     }
 
 
@@ -317,6 +330,7 @@ def _key_json(key: ApiKey, now: datetime) -> dict[str, Any]:
         "revoked_at": _iso(key.revoked_at),
         "models": list(key.allowed_models) if key.allowed_models is not None else None,
         "rotated_from": key.last_rotated_from,
+        "guard_policy": key.guard_policy,
     }
 
 

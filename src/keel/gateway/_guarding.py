@@ -1,7 +1,8 @@
 """Guardrails in the request pipeline: which policy applies, and what it does to a call.
 
-A route's ``guard_policy`` applies, else ``guards.default_policy``, else none: a route
-without a policy pays one attribute check. With one, the input scanners run before the
+The calling key's guard policy applies (its own, else its team's), else the route's
+``guard_policy``, else ``guards.default_policy``, else none: a call without a policy
+pays an attribute check and a dictionary lookup. With one, the input scanners run before the
 cache lookup and the reservation (a blocked request costs nothing; a redacted request
 is what is cached and sent), and the output scanners on the answer:
 
@@ -26,7 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from keel.core import GuardSettings, JSONObject, NotFound, RouteSettings
+from keel.access import Principal
+from keel.core import GuardSettings, InvalidRequest, JSONObject, NotFound, RouteSettings
 from keel.guards import (
     GuardResult,
     Policy,
@@ -70,6 +72,20 @@ class GuardPolicies:
 
     def for_route(self, route: str) -> Policy | None:
         return self._by_route.get(route)
+
+    def for_call(self, route: str, principal: Principal | None) -> Policy | None:
+        """The policy of a call: the key's (or its team's), else the route's. A key whose
+        policy this gateway does not define is refused rather than let through unguarded."""
+        name = principal.guard_policy if principal is not None else None
+        if name is None:
+            return self._by_route.get(route)
+        policy = self.policies.get(name)
+        if policy is None:
+            raise InvalidRequest(
+                f"This key's guard policy '{name}' is not configured on this gateway "
+                "(guards.policies in keel.yaml); ask an administrator to fix the key or the configuration."
+            )
+        return policy
 
     def warm_up(self) -> None:
         """Load what scanners load lazily (the classifier's model): call in a thread."""

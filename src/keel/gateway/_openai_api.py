@@ -188,9 +188,11 @@ class OpenAIEndpoint:
         self._prompts = services.prompts if op.mode != "embedding" else None
         self._cache = services.cache
         self._spend = services.spend
-        # None unless some route has a guard policy: then the hot path checks nothing else.
+        # None unless some route has a guard policy or keys may name one (access control on):
+        # then the hot path checks nothing else.
         guards = services.guards
-        self._guards = guards if guards is not None and guards.guards_routes else None
+        keyed = self._keys is not None
+        self._guards = guards if guards is not None and (guards.guards_routes or keyed) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -248,7 +250,7 @@ class OpenAIEndpoint:
                 )
                 call.headers.extend(call.admission.headers)
             if self._guards is not None:
-                policy = self._guards.for_route(route.name)
+                policy = self._guards.for_call(route.name, principal)
                 if policy is not None:
                     body = await self._guard_request(policy, body, call)
             cache_settings = route.settings.cache
