@@ -97,17 +97,7 @@ class RedisCacheBackend:
     async def nearest(
         self, partition: str, vector: Vector, threshold: float
     ) -> tuple[CachedResponse, float] | None:
-        index = await self._partitions.get(partition)
-        while index is not None and len(index):
-            found = index.best(vector, threshold)
-            if found is None:
-                return None
-            key, similarity = found
-            entry = await self.get(key)
-            if entry is not None:
-                return entry, similarity
-            index.remove(key)  # the entry expired; its vector goes at the next prune
-        return None
+        return await self._partitions.nearest(partition, vector, threshold, self.get)
 
     async def _load_partition(self, partition: str) -> list[tuple[str, bytes]]:
         fields = await self._hash(self._partition_key(partition))

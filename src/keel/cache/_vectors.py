@@ -7,11 +7,13 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 Vector = npt.NDArray[np.float32]
+E = TypeVar("E")
 
 # float32 rounding: an identical text may score 0.99999994 against a threshold of 1.0.
 _TOLERANCE = 1e-6
@@ -141,6 +143,28 @@ class LoadedPartitions:
         while len(self._held) > self._max_partitions:
             self._held.popitem(last=False)
         return index
+
+    async def nearest(
+        self,
+        partition: str,
+        vector: Vector,
+        threshold: float,
+        get: Callable[[str], Awaitable[E | None]],
+    ) -> tuple[E, float] | None:
+        """The most similar live entry at or above ``threshold``: ``get`` fetches an
+        entry by key; one that has expired or been evicted since the partition was read
+        is dropped from the index and the next best is tried."""
+        index = await self.get(partition)
+        while index is not None and len(index):
+            found = index.best(vector, threshold)
+            if found is None:
+                return None
+            key, similarity = found
+            entry = await get(key)
+            if entry is not None:
+                return entry, similarity
+            index.remove(key)
+        return None
 
     def add(self, partition: str, key: str, vector: Vector) -> None:
         held = self._held.get(partition)
