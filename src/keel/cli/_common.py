@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from keel.access import AccessAdmin, Actor
@@ -101,3 +102,14 @@ def table_console() -> Console:
     # Piped output gets 80 columns from Rich: give the tables room instead of eliding.
     console = Console()
     return console if console.is_terminal else Console(width=200)
+
+
+def require_existing_sqlite_file(database_url: str) -> None:
+    """Fail unless a SQLite database file exists: a command that only reads must not
+    leave an empty database file behind."""
+    url = make_url(database_url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return
+    if not Path(database).expanduser().exists():
+        fail(f"no database at {database}: run `keel db upgrade` first")

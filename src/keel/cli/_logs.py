@@ -6,16 +6,20 @@ import dataclasses
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
-from keel.cli._common import ConfigOption, fail, load_settings_for_cli, reported_errors
+from keel.cli._common import (
+    ConfigOption,
+    fail,
+    load_settings_for_cli,
+    reported_errors,
+    require_existing_sqlite_file,
+)
 from keel.core import InvalidRequest
 from keel.store import RequestRecord, create_store_engine, current_revision, display_url, recent_requests
 
@@ -56,7 +60,7 @@ def logs(
         since_at = parse_since(since, datetime.now(UTC)) if since is not None else None
         settings = load_settings_for_cli(config)
     url = display_url(settings.database_url)
-    _require_existing_sqlite_file(settings.database_url)
+    require_existing_sqlite_file(settings.database_url)
     with reported_errors(url):
         engine = create_store_engine(settings.database_url)
         try:
@@ -82,16 +86,6 @@ def logs(
         console.print(_table(records))
     else:
         typer.echo("no requests match", err=True)
-
-
-def _require_existing_sqlite_file(database_url: str) -> None:
-    # Reading the log must not leave an empty database file behind.
-    url = make_url(database_url)
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
-        return
-    if not Path(database).expanduser().exists():
-        fail(f"no database at {database}: run `keel db upgrade` first")
 
 
 def _as_json(record: RequestRecord) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from keel.cli._common import (
     load_settings_for_cli,
     print_json,
     reported_errors,
+    require_existing_sqlite_file,
     table_console,
 )
-from keel.cli._logs import _require_existing_sqlite_file
 from keel.core import InvalidRequest
 from keel.prompts import (
     PromptFile,
@@ -81,7 +81,7 @@ def _registry(config: Path | None) -> Iterator[PromptRegistry]:
     with reported_errors():
         settings = load_settings_for_cli(config)
     url = display_url(settings.database_url)
-    _require_existing_sqlite_file(settings.database_url)
+    require_existing_sqlite_file(settings.database_url)
     with reported_errors(url):
         engine = create_store_engine(settings.database_url)
         try:
