@@ -137,8 +137,7 @@ class _TestServer(uvicorn.Server):
 def start_gateway(settings: KeelSettings) -> RunningGateway:
     app = build_app(settings)
     server = _TestServer(uvicorn_config(app, log_level="warning"))
-    # The test owns signals; uvicorn must not install its handlers in a worker thread.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # uvicorn captures signals only on the main thread, so the test keeps its own.
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     for _ in range(2000):
@@ -181,8 +180,8 @@ def fake_settings(
                 DeploymentSettings(provider=dep.name, model="fake-chat", name=dep.name)
             )
         models[route_name] = RouteSettings(
-            mode=(mode or {}).get(route_name, "chat"),  # type: ignore[arg-type]
-            strategy=strategy,  # type: ignore[arg-type]
+            mode=(mode or {}).get(route_name, "chat"),
+            strategy=strategy,
             deployments=deployment_settings,
             fallbacks=(fallbacks or {}).get(route_name, []),
             **(route_options or {}).get(route_name, {}),
