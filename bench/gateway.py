@@ -271,11 +271,13 @@ class Child:
             return ""
 
 
-def start_upstream(workdir: Path) -> tuple[Child, int]:
+def start_upstream(workdir: Path, *extra_args: str) -> tuple[Child, int]:
+    """The stand-in upstream (``bench.upstream``) on a free port; ``extra_args`` go to it
+    (``--latency-ms 50``)."""
     log_path = workdir / "upstream.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.upstream", "--port", "0"],
+            [sys.executable, "-m", "bench.upstream", "--port", "0", *extra_args],
             cwd=REPO_ROOT,
             env=child_env(),
             stdout=subprocess.PIPE,

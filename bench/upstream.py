@@ -10,6 +10,8 @@ as possible and the benchmark measures the gateway rather than its stand-in upst
   Each chunk is its own socket write, one event-loop turn after the previous one, so a
   reader that keeps up sees separate chunks as it would from a real model.
 
+``--latency-ms`` delays unstreamed answers (the eval benchmark's model latency).
+
 It speaks just enough HTTP/1.1 for keep-alive clients (aiohttp, httpx, curl): one
 request at a time per connection, ``Content-Length`` or chunked request bodies.
 ``GET /health`` answers 200. Run it as ``python -m bench.upstream --port 8100``.
@@ -32,6 +34,8 @@ _WORDS = ("Keel", " is", " a", " gateway", " that", " records", " every", " call
 _CONTENT = "".join(_WORDS)
 _USAGE = {"prompt_tokens": 24, "completion_tokens": STREAM_CHUNKS, "total_tokens": 24 + STREAM_CHUNKS}
 _MAX_HEADER_BYTES = 64 * 1024
+# Seconds before an unstreamed answer is sent (``--latency-ms``): a model's think time.
+_latency_s = 0.0
 
 
 def _completion_body() -> bytes:
@@ -184,12 +188,22 @@ class UpstreamProtocol(asyncio.Protocol):
                 options = body.get("stream_options")
                 usage = isinstance(options, dict) and bool(options.get("include_usage"))
                 self._stream(_STREAM_WITH_USAGE if usage else _STREAM_WITHOUT_USAGE)
+            elif _latency_s > 0:
+                # Later requests on this connection wait, as they would behind a model.
+                self._streaming = True
+                asyncio.get_running_loop().call_later(_latency_s, self._write_later, _UNARY_RESPONSE)
             else:
                 transport.write(_UNARY_RESPONSE)
         elif request.method == b"GET" and request.path == b"/health":
             transport.write(_HEALTH_RESPONSE)
         else:
             transport.write(_NOT_FOUND_RESPONSE)
+
+    def _write_later(self, payload: bytes) -> None:
+        self._streaming = False
+        if self._transport is not None:
+            self._transport.write(payload)
+            self._serve_buffered()
 
     def _stream(self, frames: tuple[bytes, ...]) -> None:
         self._streaming = True
@@ -286,7 +300,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100, help="0 picks a free port")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay of each unstreamed answer")
     args = parser.parse_args(argv)
+    global _latency_s
+    _latency_s = args.latency_ms / 1000
 
     def announce(port: int) -> None:
         # The benchmark reads this line to learn the port and that the server is up.

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -29,7 +31,7 @@ from keel.cache import ResponseCache, build_cache
 from keel.core import DEMO_CHAT_MODEL, KeelSettings
 from keel.gateway import Gateway, GatewayApp, GatewayServices, GuardPolicies, SpendGate, create_app
 from keel.guards import build_policies
-from keel.prompts import PromptCatalog, PromptRegistry
+from keel.prompts import LabelGate, PromptCatalog, PromptRegistry
 from keel.providers import Provider, build_provider, ensure_demo_model
 from keel.spend import CHANGE_TOPIC as SPEND_TOPIC
 from keel.spend import BudgetState, Counters, SpendLedger, create_counters
@@ -97,6 +99,15 @@ async def _watch_changes(
             log.warning("watching %s changes failed: %s", topic, exc)
 
 
+def label_gates(settings: KeelSettings, engine: Engine) -> list[LabelGate]:
+    """What a label move must pass besides permissions (the eval gate, when required)."""
+    if not settings.prompts.require_eval_gate:
+        return []
+    from keel.evals import EvalLabelGate
+
+    return [EvalLabelGate(engine, suites=settings.prompts.eval_suites)]
+
+
 def build_app(settings: KeelSettings) -> KeelApp:
     # Policies first: a bad one (unknown scanner, invalid regex) stops start-up before
     # anything is opened, with every problem and its location.
@@ -141,7 +152,7 @@ def build_app(settings: KeelSettings) -> KeelApp:
         keys=keys,
         spend=ledger,
         spend_settings=settings.spend,
-        prompts=PromptRegistry(engine, on_change=prompts.reload),
+        prompts=PromptRegistry(engine, on_change=prompts.reload, gates=label_gates(settings, engine)),
     )
 
     @asynccontextmanager
@@ -220,4 +231,38 @@ def serve(settings: KeelSettings, *, log_level: str = "info") -> None:
     try:
         uvicorn.Server(uvicorn_config(app, log_level=log_level)).run()
     finally:
+        app.engine.dispose()
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A gateway served from a background thread of this process (``keel eval run``
+    without ``--gateway``): signals stay with the main thread, so Ctrl-C interrupts the
+    job, which then stops the gateway."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def embedded_gateway(settings: KeelSettings) -> Iterator[tuple[KeelApp, str]]:
+    """Keel serving ``settings`` on an ephemeral port of 127.0.0.1 in a background
+    thread: the app and its base URL. On exit the request log is drained."""
+    prepare_local_models(settings)
+    server_settings = settings.server.model_copy(update={"host": "127.0.0.1", "port": 0})
+    app = build_app(settings.model_copy(update={"server": server_settings}))
+    server = EmbeddedServer(uvicorn_config(app, log_level="warning"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="keel-gateway", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            app.engine.dispose()
+            raise RuntimeError("the embedded gateway did not start (see the log above)")
+        time.sleep(0.005)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=settings.server.graceful_timeout + 10)
         app.engine.dispose()

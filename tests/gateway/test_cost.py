@@ -58,6 +58,19 @@ def test_the_request_log_holds_the_cost_of_the_upstream_usage_at_the_configured_
     assert record.cost_nanos == _price_of(served) == 4 * INPUT_NANOS + 5 * OUTPUT_NANOS
 
 
+def test_an_unstreamed_answer_says_what_it_cost_in_a_header(
+    gateway_factory: GatewayFactory, upstream: FakeDeployment
+) -> None:
+    gw = _priced(gateway_factory, upstream)
+    raw = gw.client().chat.completions.with_raw_response.create(model="gpt-test", messages=MESSAGES)
+    [record] = gw.records()
+    assert record.cost_nanos is not None
+    assert Decimal(raw.headers["x-keel-cost-usd"]) == Decimal(record.cost_nanos) / Decimal(10**9)
+    unpriced = gateway_factory({"gpt-test": [upstream]})
+    raw = unpriced.client().chat.completions.with_raw_response.create(model="gpt-test", messages=MESSAGES)
+    assert "x-keel-cost-usd" not in raw.headers
+
+
 def test_an_unpriced_model_costs_nothing_recorded(
     gateway_factory: GatewayFactory, upstream: FakeDeployment
 ) -> None:

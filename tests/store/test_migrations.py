@@ -9,6 +9,7 @@ from sqlalchemy import Engine, inspect, text
 # The domain packages define their tables on the store's metadata when imported.
 import keel.access
 import keel.cache
+import keel.evals._tables
 import keel.prompts
 import keel.spend  # noqa: F401
 from keel.store import create_store_engine, current_revision, head_revision, metadata, upgrade

@@ -18,9 +18,9 @@ app = typer.Typer(
 )
 
 # Registration order is help order.
-from keel.cli import _access, _config, _db, _guard, _logs, _prompts, _serve, _spend  # noqa: E402
+from keel.cli import _access, _config, _db, _eval, _guard, _logs, _prompts, _serve, _spend  # noqa: E402
 
-for _module in (_serve, _config, _db, _logs, _access, _spend, _prompts, _guard):
+for _module in (_serve, _config, _db, _logs, _access, _spend, _prompts, _guard, _eval):
     _module.register(app)
 
 

@@ -88,7 +88,9 @@ def _registry(config: Path | None) -> Iterator[PromptRegistry]:
             revision = current_revision(engine)
             if revision is None or revision < _PROMPTS_REVISION:
                 fail(f"no prompt registry in {url}: run `keel db upgrade` first")
-            yield PromptRegistry(engine)
+            from keel.server import label_gates
+
+            yield PromptRegistry(engine, gates=label_gates(settings, engine))
         finally:
             engine.dispose()
 

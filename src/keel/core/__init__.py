@@ -18,7 +18,7 @@ from keel.core._errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from keel.core._registry import Registry
+from keel.core._registry import Registry, SettingError
 from keel.core._settings import (
     DEMO_CHAT_MODEL,
     DEMO_EMBEDDING_MODEL,
@@ -89,6 +89,7 @@ __all__ = [
     "RouteSettings",
     "ScannerSettings",
     "ServerSettings",
+    "SettingError",
     "SpendSettings",
     "StoreSettings",
     "Timeouts",

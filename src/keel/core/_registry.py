@@ -7,13 +7,25 @@ lookup so that importing Keel stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from keel.core._errors import NotFound
+from pydantic import ConfigDict, ValidationError, validate_call
+
+from keel.core._errors import ConfigError, ConfigProblem, NotFound
 
 F = TypeVar("F", bound=Callable[..., object])
+
+
+class SettingError(ValueError):
+    """A factory's check of one setting that its type cannot express (a regex that does
+    not compile): ``Registry.build`` reports it at ``<location>.<setting>``."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.message = message
 
 
 class Registry(Generic[F]):
@@ -42,6 +54,39 @@ class Registry(Generic[F]):
         except KeyError:
             known = ", ".join(sorted(self._factories)) or "none"
             raise NotFound(f"unknown {self.kind} {name!r} (known: {known})") from None
+
+    def build(self, name: str, settings: Mapping[str, Any] | None = None, *, location: str = "") -> Any:
+        """``name``'s factory called with ``settings``, checked against its signature: an
+        unknown name, an unknown or missing setting, a wrong type or a factory's own
+        refusal (``SettingError``, ``ValueError``) is a ``ConfigError`` located under
+        ``location`` (``guards.policies.strict.input[0].regex.pattern``)."""
+        where = location or f"{self.kind} {name}"
+        try:
+            factory = self.get(name)
+        except Exception as exc:  # NotFound from the registry, or a broken entry point
+            raise ConfigError([ConfigProblem(where, getattr(exc, "message", str(exc)))]) from None
+        if settings is not None and not isinstance(settings, Mapping):
+            raise ConfigError(
+                [ConfigProblem(where, f"settings must be a mapping, not {type(settings).__name__}")]
+            )
+        checked = validate_call(config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))(factory)
+        try:
+            return checked(**dict(settings or {}))
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                loc = ".".join(str(part) for part in error["loc"])
+                message = error["msg"]
+                if error["type"] == "unexpected_keyword_argument":
+                    message = f"unknown setting for {self.kind} {name!r}"
+                elif error["type"] == "missing_argument":
+                    message = f"required setting for {self.kind} {name!r}"
+                problems.append(ConfigProblem(f"{where}.{loc}" if loc else where, message))
+            raise ConfigError(problems) from None
+        except SettingError as exc:
+            raise ConfigError([ConfigProblem(f"{where}.{exc.setting}", exc.message)]) from None
+        except ValueError as exc:
+            raise ConfigError([ConfigProblem(where, str(exc))]) from None
 
     def names(self) -> list[str]:
         self._load_entry_points()

@@ -75,6 +75,7 @@ from keel.gateway._routing import Route, Router
 from keel.gateway._services import GatewayServices
 from keel.gateway._spend_gate import Admission
 from keel.gateway._stream_text import StreamTranscript, response_text
+from keel.gateway._tags import request_tags
 from keel.guards import Policy
 from keel.prompts import PromptSource, PromptVersion, expand_prompt_request, names_prompt
 from keel.providers import ChunkStream, Deployment, Provider, ProviderResponse
@@ -163,6 +164,9 @@ class _Call:
     # body to log in place of the one received when the policy redacted it.
     guard: GuardedCall | None = None
     logged_request: bytes | None = None
+    # Whether ``record.cost_nanos`` is final (an unstreamed answer is priced before it is
+    # sent, so that its cost can go back in a header).
+    priced: bool = False
 
 
 class OpenAIEndpoint:
@@ -205,6 +209,9 @@ class OpenAIEndpoint:
         watcher: DisconnectWatcher | None = None
         raw = b""
         try:
+            tags = request_tags(scope)
+            if tags is not None:
+                record.extra["tags"] = tags
             principal: Principal | None = None
             if self._keys is not None:
                 principal = await self._keys.authenticate_async(client_key(scope))
@@ -323,20 +330,30 @@ class OpenAIEndpoint:
             raise outcome.error()
         return sent
 
-    async def _settle(self, call: _Call) -> None:
-        """Charge what the call used (nothing for a hit or a failure before upstream
-        answered), release the rest of the reservation, and fill the cache."""
+    def _price(self, call: _Call) -> None:
+        """Set the call's cost from its usage (held to what the request allowed upstream
+        when the usage was counted or estimated)."""
+        call.priced = True
         record = call.record
         state = call.trace.state
         usage = call.usage
-        if usage is not None and call.admission is not None and self._spend is not None:
-            # A counted or estimated usage is held to what the request allowed upstream.
+        if usage is None or self._spend is None:
+            return
+        if call.admission is not None:
             bounded = self._spend.bounded_usage(call.admission, usage)
             if bounded is not usage:
                 usage = call.usage = bounded
                 self._recorder.note_usage(record, usage)
-        if usage is not None and state is not None and self._spend is not None:
+        if state is not None:
             record.cost_nanos = self._spend.cost(state.deployment.model, usage, record.created_at)
+
+    async def _settle(self, call: _Call) -> None:
+        """Charge what the call used (nothing for a hit or a failure before upstream
+        answered), release the rest of the reservation, and fill the cache."""
+        record = call.record
+        if not call.priced:
+            self._price(call)
+        usage = call.usage
         if call.admission is not None and self._spend is not None:
             tokens = usage.input_tokens + usage.output_tokens if usage is not None else 0
             try:
@@ -430,7 +447,12 @@ class OpenAIEndpoint:
             answer = logged
         else:
             self._recorder.note_response(record, payload)
-        await send_json(send, 200, payload, call.headers)
+        self._price(call)
+        headers = call.headers
+        if record.cost_nanos is not None:
+            # What this answer cost at the price in force: batch clients (evals) add it up.
+            headers = [*headers, (b"x-keel-cost-usd", f"{record.cost_nanos / 1e9:.9f}".encode())]
+        await send_json(send, 200, payload, headers)
         if cacheable:
             call.cache_body = answer
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import ConfigDict, ValidationError, validate_call
-
-from keel.core import ConfigError, ConfigProblem, Registry
+from keel.core import Registry
 from keel.guards._result import Scanner
 
 ScannerFactory = Callable[..., Scanner]
@@ -33,24 +31,5 @@ def guards() -> list[str]:
 def build_scanner(name: str, settings: Mapping[str, Any] | None = None, *, location: str = "") -> Scanner:
     """The scanner ``name`` built with ``settings``; ``location`` prefixes problems
     (``guards.policies.strict.input[0]``)."""
-    where = location or f"guard {name}"
-    try:
-        factory = _registry.get(name)
-    except Exception as exc:  # NotFound from the registry, or a broken entry point
-        message = getattr(exc, "message", str(exc))
-        raise ConfigError([ConfigProblem(where, message)]) from None
-    checked = validate_call(config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))(factory)
-    try:
-        return checked(**dict(settings or {}))
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = ".".join(str(part) for part in error["loc"])
-            message = error["msg"]
-            if error["type"] == "unexpected_keyword_argument":
-                message = f"unknown setting for guard {name!r}"
-            problems.append(ConfigProblem(f"{where}.{loc}" if loc else where, message))
-        raise ConfigError(problems) from None
-    except ValueError as exc:
-        # Factories check what a type cannot say (a regex that does not compile).
-        raise ConfigError([ConfigProblem(where, str(exc))]) from None
+    scanner: Scanner = _registry.build(name, settings, location=location or f"guard {name}")
+    return scanner

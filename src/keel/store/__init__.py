@@ -12,6 +12,7 @@ from keel.store._request_log import (
     get_request,
     insert_records,
     recent_requests,
+    status_condition,
 )
 from keel.store._tables import UTCDateTime, audit_log, keel_changes, metadata, request_log
 
@@ -39,5 +40,6 @@ __all__ = [
     "read_changes",
     "recent_requests",
     "request_log",
+    "status_condition",
     "upgrade",
 ]

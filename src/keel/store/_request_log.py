@@ -127,7 +127,8 @@ def _sqlite_tuple(record: RequestRecord) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _status_condition(status: StatusFilter | str) -> ColumnElement[bool]:
+def status_condition(status: StatusFilter | str) -> ColumnElement[bool]:
+    """The ``request_log`` rows with ``status``: ``ok``, ``error`` or an HTTP code."""
     failed = or_(request_log.c.status >= 400, request_log.c.error_type.is_not(None))
     if status == "error":
         # A stream that broke after its first byte keeps status 200 but has an error_type.
@@ -159,7 +160,7 @@ def recent_requests(
     if model is not None:
         query = query.where(request_log.c.requested_model == model)
     if status is not None:
-        query = query.where(_status_condition(status))
+        query = query.where(status_condition(status))
     if since is not None:
         query = query.where(request_log.c.created_at >= _as_utc(since))
     query = query.order_by(request_log.c.created_at.desc(), request_log.c.id.desc()).limit(limit)
