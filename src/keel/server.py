@@ -23,20 +23,27 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
+import keel.drift_alerts  # noqa: F401 (registers the drift alert kind)
 from keel import __version__
 from keel.access import KeyRing, ensure_first_admin
 from keel.admin import create_admin_app
+from keel.alerts import AlertEngine, build_rules
 from keel.cache import ResponseCache, build_cache
+from keel.console import create_console_app
 from keel.core import DEMO_CHAT_MODEL, KeelSettings
+from keel.feedback import create_feedback_api
 from keel.gateway import Gateway, GatewayApp, GatewayServices, GuardPolicies, SpendGate, create_app
 from keel.guards import build_policies
+from keel.monitor import DriftMonitor, create_predictions_api
 from keel.prompts import LabelGate, PromptCatalog, PromptRegistry
 from keel.providers import Provider, build_provider, ensure_demo_model
+from keel.release import ReleaseWatcher
 from keel.spend import CHANGE_TOPIC as SPEND_TOPIC
-from keel.spend import BudgetState, Counters, SpendLedger, create_counters
+from keel.spend import Counters, SpendLedger, create_counters, list_budgets
 from keel.store import RequestLogWriter, create_store_engine, display_url, ping, read_changes, upgrade
-from keel.telemetry import GatewayMetrics
+from keel.telemetry import BudgetReading, BudgetSource, GatewayMetrics
 
 log = logging.getLogger("keel.server")
 
@@ -56,6 +63,7 @@ class KeelApp:
     counters: Counters
     cache: ResponseCache | None
     guards: GuardPolicies
+    alerts: AlertEngine
 
 
 def prepare_local_models(settings: KeelSettings, progress: bool = True) -> None:
@@ -66,21 +74,6 @@ def prepare_local_models(settings: KeelSettings, progress: bool = True) -> None:
             if provider is not None and provider.type == "local" and dep.model == DEMO_CHAT_MODEL:
                 ensure_demo_model(settings.home, progress=progress)
                 return
-
-
-def _on_budget_alert(state: BudgetState) -> None:
-    budget = state.budget
-    what = "reached its limit" if state.limit_crossed else "crossed its alert threshold"
-    log.warning(
-        "budget %s (%s %s, %s) %s: %d of %d nano-USD spent or reserved",
-        budget.id,
-        budget.scope,
-        budget.scope_id,
-        budget.period,
-        what,
-        state.spent + state.reserved,
-        budget.limit_nanos,
-    )
 
 
 async def _watch_changes(
@@ -99,6 +92,28 @@ async def _watch_changes(
             log.warning("watching %s changes failed: %s", topic, exc)
 
 
+def _budget_readings(engine: Engine, ledger: SpendLedger) -> BudgetSource:
+    """Every budget's current window, for /metrics (read when Prometheus scrapes)."""
+
+    async def read() -> list[BudgetReading]:
+        readings = []
+        for budget in await asyncio.to_thread(list_budgets, engine):
+            status = await ledger.budget_status(budget)
+            readings.append(
+                BudgetReading(
+                    budget.id,
+                    budget.scope,
+                    budget.period,
+                    budget.team_id,
+                    budget.limit_nanos,
+                    status.spent + status.reserved,
+                )
+            )
+        return readings
+
+    return read
+
+
 def label_gates(settings: KeelSettings, engine: Engine) -> list[LabelGate]:
     """What a label move must pass besides permissions (the eval gate, when required)."""
     if not settings.prompts.require_eval_gate:
@@ -112,6 +127,7 @@ def build_app(settings: KeelSettings) -> KeelApp:
     # Policies first: a bad one (unknown scanner, invalid regex) stops start-up before
     # anything is opened, with every problem and its location.
     policies = build_policies(settings.guards)
+    build_rules(settings)
     engine = create_store_engine(settings.database_url)
     upgrade(engine)
     writer = RequestLogWriter(engine, settings.request_log)
@@ -125,7 +141,11 @@ def build_app(settings: KeelSettings) -> KeelApp:
     keys = KeyRing(engine, settings.access.refresh_interval)
     prompts = PromptCatalog(engine, settings.prompts.refresh_interval)
     counters = create_counters(settings.redis_url, settings.spend)
-    ledger = SpendLedger(engine, counters, settings.spend, on_budget_alert=_on_budget_alert)
+    alerts = AlertEngine(settings.alerts, engine)
+    monitor = DriftMonitor(settings.monitor, engine, home=settings.home)
+    # A budget crossing is logged and wakes the alert evaluator at once.
+    ledger = SpendLedger(engine, counters, settings.spend, on_budget_alert=alerts.budget_crossed)
+    metrics.watch_budgets(_budget_readings(engine, ledger))
     cache: ResponseCache | None = None
     redis = None
     if any(route.cache is not None for route in settings.models.values()):
@@ -145,6 +165,8 @@ def build_app(settings: KeelSettings) -> KeelApp:
         keys=keys if settings.access.enabled else None, prompts=prompts, cache=cache, guards=guards
     )
     gateway = Gateway(settings, providers, writer, metrics, ready, services)
+    # Promoted models (canaries, live versions) overlay the configured routes.
+    release = ReleaseWatcher(settings, engine, apply=gateway.router.set_overlays)
     services.spend = SpendGate(ledger, counters, settings.spend, gateway.router, ledger.limits_for)
     services.embed_with = gateway.embed
     admin = create_admin_app(
@@ -161,6 +183,9 @@ def build_app(settings: KeelSettings) -> KeelApp:
         await keys.start()
         await prompts.start()
         await ledger.start()
+        await alerts.start()
+        await monitor.start()
+        await release.start()
         # The classifier's model loads here, not on the first request that needs it.
         await asyncio.to_thread(guards.warm_up)
         watcher = asyncio.create_task(
@@ -169,6 +194,9 @@ def build_app(settings: KeelSettings) -> KeelApp:
         try:
             yield
         finally:
+            await release.stop()
+            await monitor.stop()
+            await alerts.stop()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -183,10 +211,21 @@ def build_app(settings: KeelSettings) -> KeelApp:
                 await redis.aclose()
             for provider in providers.values():
                 await provider.aclose()
+            await gateway.router.aclose()
             log.info("request log drained: %d records written", writer.written)
 
-    asgi = create_app(gateway, lifespan, admin)
-    return KeelApp(settings, engine, writer, gateway, asgi, keys, prompts, ledger, counters, cache, guards)
+    mounts: dict[str, ASGIApp] = {"/admin": admin}
+    if settings.console.enabled:
+        mounts["/ui"] = create_console_app(engine=engine, keys=keys, settings=settings)
+    data_plane_keys = keys if settings.access.enabled else None
+    apis: dict[str, ASGIApp] = {
+        "/v1/feedback": create_feedback_api(engine=engine, keys=data_plane_keys),
+        "/v1/monitor": create_predictions_api(engine, data_plane_keys),
+    }
+    asgi = create_app(gateway, lifespan, mounts, apis)
+    return KeelApp(
+        settings, engine, writer, gateway, asgi, keys, prompts, ledger, counters, cache, guards, alerts
+    )
 
 
 def uvicorn_config(app: KeelApp, *, log_level: str = "info") -> uvicorn.Config:

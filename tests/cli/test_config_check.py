@@ -111,7 +111,8 @@ def test_show_prints_effective_yaml_with_secrets_masked(tmp_path: Path) -> None:
     }
     code, out, _ = invoke("config", "show", str(path), env=env)
     assert code == 0
-    assert "secret" not in out
+    for value in (*SECRETS.values(), "db-secret"):
+        assert value not in out
     shown = yaml.safe_load(out)
     assert shown["server"]["port"] == 4321
     assert shown["providers"]["openai"]["api_key"] == "****"
@@ -149,3 +150,20 @@ def test_example_config_names_each_unset_secret() -> None:
     assert lines[0].endswith("environment variable OPENAI_API_KEY is not set")
     assert lines[1].startswith("error: providers.anthropic.api_key (line ")
     assert lines[1].endswith("environment variable ANTHROPIC_API_KEY is not set")
+
+
+def test_show_masks_alert_channel_urls_and_the_console_secret(tmp_path: Path) -> None:
+    text = VALID + textwrap.dedent(
+        """\
+        alerts:
+          channels:
+            slack: {type: slack, url: "https://hooks.slack.example/T0/B0/xyzzy"}
+        console: {secret: "hunter2-signing"}
+        """
+    )
+    code, out, err = invoke("config", "show", str(write(tmp_path, text)), env=SECRETS)
+    assert code == 0, err
+    assert "xyzzy" not in out and "hunter2" not in out
+    shown = yaml.safe_load(out)
+    assert shown["alerts"]["channels"]["slack"]["url"] == "****"
+    assert shown["console"]["secret"] == "****"

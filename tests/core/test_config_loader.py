@@ -293,7 +293,8 @@ def test_anchors_under_x_keys_and_merge_keys_work(tmp_path: Path) -> None:
     assert settings.providers["b"].type == "openai"
     assert problems_of(tmp_path, "y-base: 1\n") == [
         "y-base (line 1): unknown key 'y-base' (allowed: home, server, store, request_log, timeouts, "
-        "retry, breaker, providers, models, redis_url, access, spend, cache, guards, prompts)"
+        "retry, breaker, providers, models, redis_url, access, spend, cache, guards, prompts, alerts, "
+        "telemetry, console, monitor, release)"
     ]
 
 

@@ -134,19 +134,25 @@ class _TestServer(uvicorn.Server):
             await asyncio.sleep(0.01)
 
 
-def start_gateway(settings: KeelSettings) -> RunningGateway:
-    app = build_app(settings)
-    server = _TestServer(uvicorn_config(app, log_level="warning"))
-    # uvicorn captures signals only on the main thread, so the test keeps its own.
+def serve_in_thread(server: uvicorn.Server, what: str = "gateway") -> tuple[threading.Thread, str]:
+    """Run ``server`` on a background thread until it listens; its thread and base URL.
+    (uvicorn captures signals only on the main thread, so the test keeps its own.)"""
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     for _ in range(2000):
         if server.started:
             break
         threading.Event().wait(0.005)
-    assert server.started, "gateway did not start"
+    assert server.started, f"{what} did not start"
     port = server.servers[0].sockets[0].getsockname()[1]
-    return RunningGateway(app, server, thread, f"http://127.0.0.1:{port}")
+    return thread, f"http://127.0.0.1:{port}"
+
+
+def start_gateway(settings: KeelSettings) -> RunningGateway:
+    app = build_app(settings)
+    server = _TestServer(uvicorn_config(app, log_level="warning"))
+    thread, url = serve_in_thread(server)
+    return RunningGateway(app, server, thread, url)
 
 
 def fake_settings(

@@ -8,9 +8,13 @@ from sqlalchemy import Engine, inspect, text
 
 # The domain packages define their tables on the store's metadata when imported.
 import keel.access
+import keel.alerts
 import keel.cache
 import keel.evals._tables
+import keel.feedback
+import keel.monitor
 import keel.prompts
+import keel.release
 import keel.spend  # noqa: F401
 from keel.store import create_store_engine, current_revision, head_revision, metadata, upgrade
 

@@ -18,9 +18,45 @@ app = typer.Typer(
 )
 
 # Registration order is help order.
-from keel.cli import _access, _config, _db, _eval, _guard, _logs, _prompts, _serve, _spend  # noqa: E402
+from keel.cli import (  # noqa: E402
+    _access,
+    _alerts,
+    _config,
+    _data,
+    _db,
+    _demo,
+    _eval,
+    _guard,
+    _logs,
+    _models,
+    _models_release,
+    _monitor,
+    _prompts,
+    _report,
+    _serve,
+    _spend,
+    _train,
+)
 
-for _module in (_serve, _config, _db, _logs, _access, _spend, _prompts, _guard, _eval):
+for _module in (
+    _serve,
+    _config,
+    _db,
+    _logs,
+    _access,
+    _spend,
+    _prompts,
+    _guard,
+    _eval,
+    _report,
+    _alerts,
+    _data,
+    _monitor,
+    _train,
+    _models,
+    _models_release,
+    _demo,
+):
     _module.register(app)
 
 

@@ -35,7 +35,7 @@ PathArgument = Annotated[
 def check(path: PathArgument = None) -> None:
     """Validate the configuration and list every problem with its location."""
     with reported_errors():
-        settings = load_settings(path, checks=[build_guard_policies])
+        settings = load_settings(path, checks=[build_guard_policies, build_alert_rules])
     shown = settings.source or "embedded defaults"
     typer.echo(f"OK: {shown} ({len(settings.providers)} providers, {len(settings.models)} models)")
 
@@ -58,8 +58,21 @@ def build_guard_policies(settings: KeelSettings) -> None:
     build_policies(settings.guards)
 
 
+def build_alert_rules(settings: KeelSettings) -> None:
+    """Check every alert rule and channel as the server will build them."""
+    import keel.drift_alerts  # noqa: F401 (registers the drift kind)
+    from keel.alerts import build_rules
+
+    build_rules(settings)
+
+
+# Channel settings that carry credentials (a Slack webhook URL is one).
+_CHANNEL_SECRETS = ("url", "password", "username")
+
+
 def masked(settings: KeelSettings) -> dict[str, Any]:
-    """The settings as plain data with API keys, header values and URL passwords hidden."""
+    """The settings as plain data with API keys, header values, URL passwords, alert
+    channel credentials and the console's signing secret hidden."""
     data = settings.model_dump(mode="json", exclude={"source"})
     for provider in data["providers"].values():
         if provider.get("api_key"):
@@ -67,6 +80,16 @@ def masked(settings: KeelSettings) -> dict[str, Any]:
         provider["headers"] = dict.fromkeys(provider.get("headers", {}), MASK)
     if data["store"].get("url"):
         data["store"]["url"] = _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<2>", data["store"]["url"])
+    for channel in data["alerts"]["channels"].values():
+        for key in _CHANNEL_SECRETS:
+            if channel.get(key):
+                channel[key] = MASK
+        if isinstance(channel.get("headers"), dict):
+            channel["headers"] = dict.fromkeys(channel["headers"], MASK)
+    if data["console"].get("secret"):
+        data["console"]["secret"] = MASK
+    if data["telemetry"].get("otlp_headers"):
+        data["telemetry"]["otlp_headers"] = dict.fromkeys(data["telemetry"]["otlp_headers"], MASK)
     return data
 
 

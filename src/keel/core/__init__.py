@@ -35,10 +35,15 @@ from keel.core._settings import (
     effective_timeouts,
 )
 from keel.core._settings_access import AccessSettings
+from keel.core._settings_alerts import AlertSettings
 from keel.core._settings_cache import CacheSettings, RouteCacheSettings
+from keel.core._settings_console import ConsoleSettings
 from keel.core._settings_guards import GuardAction, GuardSettings, PolicySettings, ScannerSettings
+from keel.core._settings_monitor import MonitorSettings, SignalMonitorSettings
 from keel.core._settings_prompts import PromptSettings
+from keel.core._settings_release import ReleaseSettings
 from keel.core._settings_spend import PriceSettings, RateLimitSettings, SpendSettings, TokenType
+from keel.core._settings_telemetry import TelemetrySettings
 from keel.core._wire import (
     ChatCompletionRequest,
     ChatMessage,
@@ -53,6 +58,7 @@ __all__ = [
     "DEMO_CHAT_MODEL",
     "DEMO_EMBEDDING_MODEL",
     "AccessSettings",
+    "AlertSettings",
     "AuthenticationError",
     "BreakerPolicy",
     "BudgetExceeded",
@@ -62,6 +68,7 @@ __all__ = [
     "CompletionRequest",
     "ConfigError",
     "ConfigProblem",
+    "ConsoleSettings",
     "DeploymentSettings",
     "EmbeddingRequest",
     "GuardAction",
@@ -72,6 +79,7 @@ __all__ = [
     "KeelError",
     "KeelSettings",
     "MissingPrerequisite",
+    "MonitorSettings",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
@@ -83,6 +91,7 @@ __all__ = [
     "RateLimitSettings",
     "RateLimited",
     "Registry",
+    "ReleaseSettings",
     "RequestLogSettings",
     "RetryPolicy",
     "RouteCacheSettings",
@@ -90,8 +99,10 @@ __all__ = [
     "ScannerSettings",
     "ServerSettings",
     "SettingError",
+    "SignalMonitorSettings",
     "SpendSettings",
     "StoreSettings",
+    "TelemetrySettings",
     "Timeouts",
     "TokenType",
     "UpstreamTimeout",

@@ -13,10 +13,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from keel.core._settings_access import AccessSettings
+from keel.core._settings_alerts import AlertSettings
 from keel.core._settings_cache import CacheSettings, RouteCacheSettings
+from keel.core._settings_console import ConsoleSettings
 from keel.core._settings_guards import GuardSettings
+from keel.core._settings_monitor import MonitorSettings
 from keel.core._settings_prompts import PromptSettings
+from keel.core._settings_release import ReleaseSettings
 from keel.core._settings_spend import RateLimitSettings, SpendSettings
+from keel.core._settings_telemetry import TelemetrySettings
 
 ProviderType = Literal["openai", "anthropic", "local"]
 RouteStrategy = Literal["weighted", "least_inflight", "lowest_latency"]
@@ -149,6 +154,11 @@ class KeelSettings(_Strict):
     cache: CacheSettings = CacheSettings()
     guards: GuardSettings = GuardSettings()
     prompts: PromptSettings = PromptSettings()
+    alerts: AlertSettings = AlertSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    console: ConsoleSettings = ConsoleSettings()
+    monitor: MonitorSettings = MonitorSettings()
+    release: ReleaseSettings = ReleaseSettings()
     # Where the configuration came from (None: embedded defaults).
     source: str | None = None
 

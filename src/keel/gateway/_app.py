@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import orjson
 from starlette.applications import Starlette
@@ -22,8 +23,9 @@ from keel.gateway._openai_api import CHAT, COMPLETIONS, EMBEDDINGS, OpenAIEndpoi
 from keel.gateway._recorder import Recorder, RecordSink
 from keel.gateway._routing import Router, build_router
 from keel.gateway._services import GatewayServices
+from keel.gateway._traced import TracedDispatcher, TracedEndpoint
 from keel.providers import Deployment, Provider, ProviderResponse
-from keel.telemetry import CONTENT_TYPE, GatewayMetrics
+from keel.telemetry import CONTENT_TYPE, GatewayMetrics, Tracing, build_tracing
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 Endpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -48,8 +50,24 @@ class Gateway:
         self.providers = dict(providers)
         self.metrics = metrics
         self.router: Router = build_router(settings, self.providers)
-        self.dispatcher = Dispatcher(self.router, settings.retry, metrics)
+        # Tracing decides the classes once, here: the untraced ones check nothing per request.
+        if self.services.tracing is None:
+            self.services.tracing = build_tracing(settings.telemetry)
+        self.tracing = self.services.tracing
+        self._systems = {name: provider.type for name, provider in settings.providers.items()}
+        self.dispatcher: Dispatcher = (
+            Dispatcher(self.router, settings.retry, metrics)
+            if self.tracing is None
+            else TracedDispatcher(
+                self.router, settings.retry, metrics, tracing=self.tracing, systems=self._systems
+            )
+        )
         self.recorder = Recorder(settings.request_log, sink, metrics)
+        # Read at scrape time, so that canaries promoted later are scraped too.
+        router = self.router
+        metrics.watch_deployments(
+            lambda: ((s.deployment.name, s.breaker.state, s.in_flight) for s in router.deployment_states())
+        )
         self._ready_check = ready_check
         self._created = int(time.time())
 
@@ -72,7 +90,12 @@ class Gateway:
         paths = {CHAT: "/chat/completions", COMPLETIONS: "/completions", EMBEDDINGS: "/embeddings"}
         out: dict[str, Endpoint] = {}
         for op, path in paths.items():
-            endpoint = OpenAIEndpoint(op, self.router, self.dispatcher, self.recorder, limit, self.services)
+            args = (op, self.router, self.dispatcher, self.recorder, limit, self.services, self.metrics)
+            endpoint = (
+                OpenAIEndpoint(*args)
+                if self.tracing is None
+                else TracedEndpoint(*args, tracing=self.tracing, systems=self._systems)
+            )
             out[f"/v1{path}"] = endpoint
             out[path] = endpoint
         if self.services.guards is not None:
@@ -116,6 +139,7 @@ class Gateway:
         return JSONResponse({"status": "unavailable", "store": "unreachable"}, status_code=503)
 
     async def _metrics(self, request: Request) -> Response:
+        await self.metrics.refresh()
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
@@ -145,13 +169,26 @@ class GatewayApp:
     middleware stack on the hot path saves a noticeable share of the gateway's CPU."""
 
     def __init__(
-        self, gateway: Gateway, lifespan: Lifespan | None = None, admin: ASGIApp | None = None
+        self,
+        gateway: Gateway,
+        lifespan: Lifespan | None = None,
+        mounts: Mapping[str, ASGIApp] | None = None,
+        apis: Mapping[str, ASGIApp] | None = None,
     ) -> None:
         self.gateway = gateway
         self._post = gateway.data_plane()
+        if gateway.tracing is not None:
+            lifespan = _flushing_traces(lifespan, gateway.tracing)
         routes = gateway.routes()
-        if admin is not None:
-            routes.append(Mount("/admin", app=admin))
+        # Other apps under a path prefix: the admin API at /admin, the console at /ui.
+        for prefix, app in (mounts or {}).items():
+            routes.append(Mount(prefix, app=app))
+        # APIs beside the data plane (/v1/feedback, /v1/monitor): answered at the bare path
+        # too, since a Mount alone would redirect ``POST /v1/feedback`` to ``.../`` and
+        # clients do not follow a redirected POST.
+        for prefix, app in (apis or {}).items():
+            routes.append(Route(prefix, app, methods=["GET", "POST"]))
+            routes.append(Mount(prefix, app=app))
         self.starlette = Starlette(
             routes=routes,
             exception_handlers={HTTPException: _http_error},
@@ -167,7 +204,29 @@ class GatewayApp:
         await self.starlette(scope, receive, send)
 
 
+def _flushing_traces(lifespan: Lifespan | None, tracing: Tracing) -> Lifespan:
+    """``lifespan``, then the last spans exported (after in-flight requests ended)."""
+
+    @asynccontextmanager
+    async def run(app: Starlette) -> AsyncIterator[None]:
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            await asyncio.to_thread(tracing.shutdown)
+
+    return run
+
+
 def create_app(
-    gateway: Gateway, lifespan: Lifespan | None = None, admin: ASGIApp | None = None
+    gateway: Gateway,
+    lifespan: Lifespan | None = None,
+    mounts: Mapping[str, ASGIApp] | None = None,
+    apis: Mapping[str, ASGIApp] | None = None,
 ) -> GatewayApp:
-    return GatewayApp(gateway, lifespan, admin)
+    """The whole ASGI app: the data plane, ``mounts`` (admin API, console) under their
+    prefixes, and ``apis`` at their path and below it."""
+    return GatewayApp(gateway, lifespan, mounts, apis)

@@ -82,7 +82,7 @@ class Dispatcher:
                 trace.attempts += 1
                 trace.state = state
                 try:
-                    result = await self._attempt(state, call)
+                    result = await self._attempt(state, call, trace)
                 except ProviderError as exc:
                     last_error = exc
                     if not exc.retryable:
@@ -96,9 +96,10 @@ class Dispatcher:
             f"No deployment of '{route.name}' is available now (circuit breakers open or cooling down)."
         )
 
-    async def _attempt(self, state: DeploymentState, call: UpstreamCall[T]) -> T:
+    async def _attempt(self, state: DeploymentState, call: UpstreamCall[T], trace: DispatchTrace) -> T:
+        """One upstream call (``trace`` says which attempt: a traced dispatcher uses it).
+        Breaker states are read by ``/metrics`` when scraped, not reported from here."""
         breaker = state.breaker
-        was_closed = breaker.state == "closed"
         breaker.on_attempt()
         state.in_flight += 1
         started = time.perf_counter()
@@ -106,7 +107,7 @@ class Dispatcher:
         try:
             result = await call(state.provider, state.deployment)
         except ProviderError as exc:
-            self._metrics.upstream_attempts.labels(name, exc.kind).inc()
+            self._metrics.attempt(name, exc.kind).inc()
             if exc.retry_after:
                 # The deployment said when to come back: every request respects that.
                 state.cooldown_until = time.monotonic() + exc.retry_after
@@ -117,7 +118,6 @@ class Dispatcher:
             else:
                 # The client's own error says nothing about the deployment's health.
                 breaker.on_success()
-            self._metrics.breaker_open.labels(name).set(1 if breaker.state != "closed" else 0)
             raise
         except BaseException:
             breaker.on_abandoned()
@@ -126,7 +126,5 @@ class Dispatcher:
             state.in_flight -= 1
         state.record_latency(time.perf_counter() - started)
         breaker.on_success()
-        if not was_closed:
-            self._metrics.breaker_open.labels(name).set(0)
-        self._metrics.upstream_attempts.labels(name, "ok").inc()
+        self._metrics.attempt(name, "ok").inc()
         return result

@@ -63,6 +63,7 @@ class GuardPolicies:
                 self._by_route[name] = self.policies[chosen]
         self._metrics = metrics
         self._counters: dict[tuple[str, str, str], Any] = {}
+        self._decisions: dict[tuple[str, str, str], Any] = {}
         self._builtin: Policy | None = None
 
     @property
@@ -117,6 +118,16 @@ class GuardPolicies:
                 child = self._counters[key] = self._metrics.guard_verdicts.labels(*key)
             child.inc()
 
+    def count_decision(self, policy: str, stage: str, decision: str) -> None:
+        """``keel_guard_decisions_total`` for what the policy did with a request or an answer."""
+        if self._metrics is None:
+            return
+        key = (policy, stage, decision)
+        child = self._decisions.get(key)
+        if child is None:
+            child = self._decisions[key] = self._metrics.guard_decisions.labels(*key)
+        child.inc()
+
 
 @dataclass(slots=True)
 class GuardedCall:
@@ -142,6 +153,7 @@ async def guard_input(
     A blocked request is left for the caller to refuse (``call.input.error()``)."""
     sent, outcome = await policy.guard_request_async(body, ScanContext(stage="input"))
     guards.count(policy.name, outcome.results)
+    guards.count_decision(policy.name, "input", outcome.decision)
     context = ScanContext(stage="output", system_prompt=_system_prompt(body))
     call = GuardedCall(policy, outcome, context)
     call.verdicts["input"] = outcome.to_dict()
@@ -177,6 +189,7 @@ async def guard_answer(
     cache, the outcome). A blocked answer reaches the client content-filtered."""
     client, outcome = await call.policy.guard_response_async(answer, call.context, call.input.redactions)
     guards.count(call.policy.name, outcome.results)
+    guards.count_decision(call.policy.name, "output", outcome.decision)
     call.verdicts["output"] = outcome.to_dict()
     logged = outcome.body if outcome.body is not None else answer
     if outcome.blocked:
@@ -279,18 +292,10 @@ class StreamFilter:
         policy = self._call.policy
         results = [r for guard in self._guards.values() for r in guard.results]
         redacted = sorted({p for guard in self._guards.values() for p in guard.redactions})
-        if self.blocked is not None:
-            decision = "block"
-        elif redacted:
-            decision = "redact"
-        elif any(r.verdict != "pass" for r in results):
-            decision = "flag"
-        else:
-            decision = "allow"
         return {
             "policy": policy.name,
             "stage": "output",
-            "decision": decision,
+            "decision": self._decision(results, redacted),
             "results": [r.to_dict() for r in results if r.verdict != "pass"],
             "scanners": sorted(entry.label for entry in policy.output),
             "redacted": redacted,
@@ -302,8 +307,21 @@ class StreamFilter:
         return {index: guard.logged_text for index, guard in self._guards.items()}
 
     def count(self) -> None:
+        name = self._call.policy.name
         for guard in self._guards.values():
-            self._registry.count(self._call.policy.name, guard.results)
+            self._registry.count(name, guard.results)
+        results = [r for guard in self._guards.values() for r in guard.results]
+        redacted = any(guard.redactions for guard in self._guards.values())
+        self._registry.count_decision(name, "output", self._decision(results, redacted))
+
+    def _decision(self, results: list[GuardResult], redacted: object) -> str:
+        if self.blocked is not None:
+            return "block"
+        if redacted:
+            return "redact"
+        if any(r.verdict != "pass" for r in results):
+            return "flag"
+        return "allow"
 
     def _stop(self, outcome: PolicyOutcome | None) -> JSONObject:
         self.blocked = outcome or self._call.input

@@ -44,6 +44,7 @@ from keel.core import (
     PermissionDenied,
     ProviderError,
     RateLimited,
+    RouteCacheSettings,
     Usage,
 )
 from keel.gateway._asgi import (
@@ -76,10 +77,11 @@ from keel.gateway._services import GatewayServices
 from keel.gateway._spend_gate import Admission
 from keel.gateway._stream_text import StreamTranscript, response_text
 from keel.gateway._tags import request_tags
-from keel.guards import Policy
+from keel.guards import Policy, PolicyOutcome
 from keel.prompts import PromptSource, PromptVersion, expand_prompt_request, names_prompt
 from keel.providers import ChunkStream, Deployment, Provider, ProviderResponse
 from keel.store import RequestRecord
+from keel.telemetry import GatewayMetrics
 
 log = logging.getLogger("keel.gateway")
 
@@ -180,8 +182,10 @@ class OpenAIEndpoint:
         recorder: Recorder,
         max_body_bytes: int,
         services: GatewayServices | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.op = op
+        self._metrics = metrics
         self._router = router
         self._dispatcher = dispatcher
         self._recorder = recorder
@@ -262,9 +266,7 @@ class OpenAIEndpoint:
                     body = await self._guard_request(policy, body, call)
             cache_settings = route.settings.cache
             if self._cache is not None and cache_settings is not None and not wants_bypass(scope["headers"]):
-                hit = await self._cache.lookup(
-                    route.name, cache_settings, record.team_id, body, self._services.embedder(cache_settings)
-                )
+                hit = await self._lookup(route, cache_settings, record, body)
                 if hit is not None:
                     await self._answer_from_cache(hit, body, call, send)
                     return
@@ -313,6 +315,8 @@ class OpenAIEndpoint:
                 watcher.stop()
             record.latency_ms = (time.perf_counter() - started) * 1000
             await self._settle(call)
+            if (record.cost_nanos or record.cache_status is not None) and self._metrics is not None:
+                self._metrics.observe_spend(record)
             await self._recorder.finish(record, raw if call.logged_request is None else call.logged_request)
 
     async def _guard_request(self, policy: Policy, body: JSONObject, call: _Call) -> JSONObject:
@@ -329,6 +333,21 @@ class OpenAIEndpoint:
         if outcome.blocked:
             raise outcome.error()
         return sent
+
+    async def _lookup(
+        self, route: Route, settings: RouteCacheSettings, record: RequestRecord, body: JSONObject
+    ) -> CacheHit | None:
+        assert self._cache is not None
+        return await self._cache.lookup(
+            route.name, settings, record.team_id, body, self._services.embedder(settings)
+        )
+
+    async def _guard_answer(
+        self, guarded: GuardedCall, answer: JSONObject
+    ) -> tuple[JSONObject, JSONObject, PolicyOutcome]:
+        """A whole answer through the output policy (a method: the traced endpoint spans it)."""
+        assert self._guards is not None
+        return await guard_answer(self._guards, guarded, answer)
 
     def _price(self, call: _Call) -> None:
         """Set the call's cost from its usage (held to what the request allowed upstream
@@ -388,9 +407,8 @@ class OpenAIEndpoint:
         headers = [*call.headers, (b"x-keel-cache", record.cache_status.encode())]
         answer = logged = hit.response.body
         if call.guard is not None and call.guard.scans_output:
-            assert self._guards is not None
             # Cached answers hold placeholders, never this request's values: put them back.
-            answer, logged, outcome = await guard_answer(self._guards, call.guard, answer)
+            answer, logged, outcome = await self._guard_answer(call.guard, answer)
             if outcome.blocked:
                 record.error_type = "guard_violation"
                 record.error_message = outcome.error().message
@@ -434,8 +452,7 @@ class OpenAIEndpoint:
         cacheable = call.cache_request is not None and is_cacheable(answer)
         # Embeddings have no text to scan or restore.
         if call.guard is not None and call.guard.scans_output and self.op.mode != "embedding":
-            assert self._guards is not None
-            client, logged, outcome = await guard_answer(self._guards, call.guard, answer)
+            client, logged, outcome = await self._guard_answer(call.guard, answer)
             payload = orjson.dumps(client)
             if outcome.blocked:
                 record.error_type = "guard_violation"

@@ -14,6 +14,7 @@ from keel.core import RouteCacheSettings
 from keel.gateway._guarding import GuardPolicies
 from keel.gateway._spend_gate import SpendGate
 from keel.prompts import PromptCatalog
+from keel.telemetry import Tracing
 
 # Embeds a text with the named embedding route (for the semantic cache).
 EmbedWith = Callable[[str, str], Awaitable[Sequence[float]]]
@@ -27,6 +28,9 @@ class GatewayServices:
     spend: SpendGate | None = None
     embed_with: EmbedWith | None = None
     guards: GuardPolicies | None = None
+    # Set by the gateway from ``telemetry:`` when an OTLP endpoint is configured (or
+    # given here); None: the untraced data plane, which creates no spans.
+    tracing: Tracing | None = None
     _embedders: dict[str, Embed] = field(default_factory=dict)
 
     def embedder(self, settings: RouteCacheSettings) -> Embed | None:
