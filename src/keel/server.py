@@ -267,6 +267,8 @@ def serve(settings: KeelSettings, *, log_level: str = "info") -> None:
         f"[cyan]http://{server.host}:{server.port}/v1[/cyan] — models: {', '.join(settings.models) or 'none'}"
         f" — data in {settings.home} ({display_url(app.engine)})"
     )
+    if settings.console.enabled:
+        console.print(f"Console: [cyan]http://{server.host}:{server.port}/ui[/cyan] (log in with a key)")
     try:
         uvicorn.Server(uvicorn_config(app, log_level=log_level)).run()
     finally:

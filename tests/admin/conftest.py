@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from keel.access import KeyRing, ensure_first_admin
 from keel.admin import create_admin_app
 from tests.access.clock import FakeClock
+from tests.reports.conftest import seeded  # noqa: F401 (fixture for the reports API test)
 
 
 def bearer(key: str) -> dict[str, str]:

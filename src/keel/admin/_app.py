@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from keel.admin import _access_api, _prompts_api, _spend_api
+from keel.admin import _access_api, _prompts_api, _reports_api, _spend_api
 from keel.core import InvalidRequest, KeelError
 
 
@@ -62,6 +62,6 @@ def create_admin_app(**services: object) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     for name, service in services.items():
         setattr(app.state, name, service)
-    for module in (_access_api, _spend_api, _prompts_api):
+    for module in (_access_api, _spend_api, _prompts_api, _reports_api):
         app.include_router(module.router)
     return app
