@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
 from keel.core import InvalidRequest
 from keel.evals._dataset_writer import write_dataset
@@ -25,6 +25,7 @@ from keel.evals._from_logs import (
     ExportResult,
     export_from_logs,
 )
+from keel.feedback import feedback as feedback_table
 from keel.store import RequestRecord, insert_records
 from tests.fakes import FakeDeployment
 from tests.gateway.conftest import GatewayFactory, gateway_factory  # noqa: F401 (fixture)
@@ -217,12 +218,48 @@ def test_no_match_is_an_error_that_names_the_filters(mixed_log: Engine) -> None:
         ({"since": T0 + timedelta(days=1), "until": T0}, "must be before until"),
         ({"sample": 0}, "sample must be at least 1"),
         ({"status": "fine"}, "status must be an HTTP status code"),
-        ({"feedback": "negative"}, r"feedback store \(issue #8\)"),
+        ({"feedback": "great"}, "feedback must be one of any, positive, negative, corrected"),
     ],
 )
 def test_bad_filters_are_refused(mixed_log: Engine, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
         export_from_logs(mixed_log, **kwargs)
+
+
+def test_the_feedback_filter_keeps_requests_by_their_feedback(engine: Engine) -> None:
+    seed(engine, *(record(n, chat(f"question {n}?"), answer(f"answer {n}")) for n in range(1, 6)))
+    given = [
+        ("req-0001", 1.0, None),  # thumbs up
+        ("req-0002", 0.0, None),  # thumbs down
+        ("req-0003", 0.25, "the right answer"),  # rated 2 of 5, and corrected
+        ("req-0004", None, None),  # a comment only
+    ]
+    with engine.begin() as connection:
+        for i, (request_id, value, correction) in enumerate(given):
+            connection.execute(
+                insert(feedback_table).values(
+                    id=f"fb{i}",
+                    scope="key:k",
+                    request_id=request_id,
+                    created_at=T0,
+                    source="api",
+                    score_value=value,
+                    correction=correction,
+                    body_hash="h",
+                )
+            )
+    chosen = {
+        kind: sorted(by_request(export_from_logs(engine, feedback=kind)))
+        for kind in ("any", "positive", "negative", "corrected")
+    }
+    assert chosen == {
+        "any": ["req-0001", "req-0002", "req-0003", "req-0004"],
+        "positive": ["req-0001"],
+        "negative": ["req-0002", "req-0003"],
+        "corrected": ["req-0003"],
+    }
+    with pytest.raises(InvalidRequest, match="feedback 'positive'"):
+        export_from_logs(engine, feedback="positive", route="other")
 
 
 # --- de-duplication and sampling -------------------------------------------------------------

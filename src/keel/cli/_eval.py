@@ -227,7 +227,9 @@ def dataset_from_logs(
     sample: Annotated[int | None, typer.Option(min=1, help="Keep a reproducible sample of N inputs.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     redact: Annotated[bool, typer.Option(help="Redact PII and secrets with Keel's guard scanners.")] = True,
-    feedback: Annotated[str | None, typer.Option(help="Only requests with this feedback (needs #8).")] = None,
+    feedback: Annotated[
+        str | None, typer.Option(help="Only requests with feedback: any, positive, negative or corrected.")
+    ] = None,
 ) -> None:
     """Sample logged requests into a dataset to label: de-duplicated, PII redacted."""
     from keel.evals import export_from_logs

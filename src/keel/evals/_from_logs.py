@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, select
 
 from keel.core import InvalidRequest, JSONObject
+from keel.feedback import feedback as feedback_table
 from keel.guards import Redactions, Scanner, build_scanner
 from keel.guards import redact as redact_spans
 from keel.prompts import MODEL_PREFIX, parse_prompt_ref
@@ -111,12 +112,11 @@ def export_from_logs(
     by a hash of each input and ``seed``, so the same log and seed give the same rows
     (and rows logged later displace only the ones they outrank). ``redact``: replace
     personal data and secrets with placeholders (``<EMAIL_1>``), using the ``pii`` and
-    ``secrets`` guards. ``feedback`` needs the feedback store, which does not exist yet.
+    ``secrets`` guards. ``feedback``: only requests that got feedback (``any``), were
+    rated well (``positive``: thumbs up or 4–5 of 5), badly (``negative``: thumbs down or
+    1–2 of 5) or corrected (``corrected``).
     """
-    if feedback is not None:
-        raise InvalidRequest(
-            "filtering by feedback needs the feedback store (issue #8), not available yet", param="feedback"
-        )
+    feedback_condition = _feedback_condition(feedback) if feedback is not None else None
     if sample is not None and sample < 1:
         raise InvalidRequest(f"sample must be at least 1, not {sample}", param="sample")
     since, until = _as_utc(since), _as_utc(until)
@@ -131,6 +131,8 @@ def export_from_logs(
         query = query.where(*_prompt_conditions(prompt))
     if status is not None:
         query = query.where(status_condition(status))
+    if feedback_condition is not None:
+        query = query.where(feedback_condition)
     if since is not None:
         query = query.where(request_log.c.created_at >= since)
     if until is not None:
@@ -147,7 +149,9 @@ def export_from_logs(
         else:
             chosen = heapq.nsmallest(sample, distinct, key=lambda c: _rank(seed, c.key))
     if tally.selected == 0:
-        raise InvalidRequest(f"no logged requests match {_describe(route, prompt, since, until, status)}")
+        raise InvalidRequest(
+            f"no logged requests match {_describe(route, prompt, since, until, status, feedback)}"
+        )
     sampled_out = tally.distinct - len(chosen)
     chosen.sort(key=lambda c: (c.created_at, c.request_id))
 
@@ -191,14 +195,36 @@ def _prompt_conditions(text: str) -> list[ColumnElement[bool]]:
     return conditions
 
 
+# score_value is 1 for thumbs up, 0 for down, (rating - 1) / 4 for a 1-5 rating.
+_FEEDBACK_KINDS = ("any", "positive", "negative", "corrected")
+
+
+def _feedback_condition(kind: str) -> ColumnElement[bool]:
+    if kind not in _FEEDBACK_KINDS:
+        raise InvalidRequest(
+            f"feedback must be one of {', '.join(_FEEDBACK_KINDS)}, not {kind!r}", param="feedback"
+        )
+    given = select(feedback_table.c.request_id)
+    if kind == "positive":
+        given = given.where(feedback_table.c.score_value >= 0.75)
+    elif kind == "negative":
+        given = given.where(feedback_table.c.score_value <= 0.25)
+    elif kind == "corrected":
+        given = given.where(feedback_table.c.correction.is_not(None))
+    return request_log.c.id.in_(given)
+
+
 def _describe(
     route: str | None,
     prompt: str | None,
     since: datetime | None,
     until: datetime | None,
     status: StatusFilter | str | None,
+    feedback: str | None = None,
 ) -> str:
     parts = [f"endpoint {CHAT_ENDPOINT}"]
+    if feedback is not None:
+        parts.append(f"feedback {feedback!r}")
     if route is not None:
         parts.append(f"route {route!r}")
     if prompt is not None:
