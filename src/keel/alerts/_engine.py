@@ -1,5 +1,10 @@
 """``AlertEngine``: evaluates every rule every ``alerts.interval`` and notifies.
 
+The rules are keel.yaml's plus those managed in the console (``_managed``): each
+evaluation first reads the store's change topics and reloads the managed rules when the
+``alerts`` topic has moved, so a rule added or deleted in any process counts from the
+next round on.
+
 One evaluation: read every series' state, observe each rule (in worker threads: signals
 query the store), plan the transitions (``_machine``), claim and record each one
 (``_store.apply_change``: exactly one process records a transition), then send what this
@@ -21,6 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from keel.alerts._machine import plan
+from keel.alerts._managed import TOPIC, build_managed_rules, list_managed_rules
 from keel.alerts._notify import AlertMessage, Channel, Delivery, sample_message
 from keel.alerts._rules import build_channels, build_rules
 from keel.alerts._signal import AlertRule, SignalContext
@@ -34,6 +40,7 @@ from keel.alerts._store import (
 )
 from keel.core import AlertSettings, NotFound
 from keel.spend import BudgetState
+from keel.store import read_changes
 
 log = logging.getLogger("keel.alerts")
 
@@ -56,7 +63,10 @@ class AlertEngine:
         self, settings: AlertSettings, engine: Engine, *, clock: Callable[[], datetime] = _utcnow
     ) -> None:
         # Bad rules or channels stop start-up here, every problem located.
-        self.rules: list[AlertRule] = build_rules(settings)
+        self.configured: list[AlertRule] = build_rules(settings)
+        # keel.yaml's rules, then the managed ones as of ``_managed_version``.
+        self.rules: list[AlertRule] = list(self.configured)
+        self._managed_version: int | None = None
         self.channels: dict[str, Channel] = build_channels(settings)
         self.settings = settings
         self.engine = engine
@@ -66,7 +76,8 @@ class AlertEngine:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        if self._task is None and self.rules:
+        # Even without keel.yaml rules: one may be added in the console at any time.
+        if self._task is None:
             self._task = asyncio.create_task(self._run(), name="keel-alerts")
 
     async def stop(self) -> None:
@@ -108,6 +119,7 @@ class AlertEngine:
         and resolved events this process recorded, after notifying them."""
         async with self._lock:
             at = now or self._clock()
+            await self._reload_managed()
             states = await asyncio.to_thread(load_states, self.engine)
             recorded: list[_Recorded] = []
             for rule in self.rules:
@@ -121,6 +133,22 @@ class AlertEngine:
                 recorded += await self._apply(plan(rule, observed, states, at), rule, at)
             recorded += await self._apply(self._retired(states, at), None, at)
             return await self._notify(recorded)
+
+    async def _reload_managed(self) -> None:
+        """Rebuild the rule list when the managed rules changed since the last read."""
+
+        def reload() -> None:
+            version = read_changes(self.engine).get(TOPIC, 0)
+            if version == self._managed_version:
+                return
+            managed = build_managed_rules(list_managed_rules(self.engine), self.settings)
+            self.rules = [*self.configured, *managed]
+            self._managed_version = version
+
+        try:
+            await asyncio.to_thread(reload)
+        except Exception:  # keep the rules as they were; read again next round
+            log.exception("reading the managed alert rules failed")
 
     def _retired(self, states: dict[tuple[str, str], SeriesState], now: datetime) -> list[Change]:
         """Resolve what is pending or firing for rules no longer in the configuration."""

@@ -1,4 +1,4 @@
-"""Alerting's tables (created by migration 0012), on the store's shared ``metadata``.
+"""Alerting's tables (created by migrations 0012 and 0017), on the store's shared ``metadata``.
 
 ``alert_state`` holds one row per (rule, label set) that has ever been pending or
 firing: its state (``pending``, ``firing`` or ``ok`` once resolved), since when, the
@@ -15,6 +15,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -73,4 +74,18 @@ alert_events = Table(
     Column("notifications", JSON, nullable=False),
     Index("ix_alert_events_at", "at"),
     Index("ix_alert_events_team_id", "team_id"),
+)
+
+# Rules managed in the console (created by migration 0017): one row per rule, ``rule``
+# the same JSON as a keel.yaml ``alerts.rules`` entry (name included). The evaluator
+# builds them beside keel.yaml's, so a name is unique across both.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("name", String(200), nullable=False),
+    Column("rule", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("name", name="pk_alert_rules"),
 )

@@ -1,4 +1,4 @@
-"""Alerts (firing now, and the history) and Keys and teams (read-only)."""
+"""Keys and teams (read-only)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,6 @@ from datetime import UTC, datetime
 
 from keel.access import AccessAdmin, Actor
 from keel.console._pages import PageContext, PageResult
-
-
-def alerts_page(ctx: PageContext) -> PageResult:
-    # Imported here, when the page is asked for: the console does not need alerting to start.
-    try:
-        from keel.alerts import active_alerts, alert_history
-    except ImportError:
-        return PageResult(
-            "alerts.html", {"active": [], "history": [], "unavailable": "Alerting is not installed."}
-        )
-    team_id = ctx.viewer.team_id
-    return PageResult(
-        "alerts.html",
-        {
-            "active": active_alerts(ctx.engine, team_id=team_id),
-            "history": alert_history(ctx.engine, limit=200, team_id=team_id),
-        },
-    )
 
 
 def access_page(ctx: PageContext) -> PageResult:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from keel.console._page_admin import access_page, alerts_page
+from keel.console._page_admin import access_page
 from keel.console._page_api import cost_json, overview_json, requests_json
 from keel.console._page_catalog import eval_report, eval_run_page, evals_page, prompt_detail, prompts_page
 from keel.console._page_usage import cost_csv, cost_page, overview_page, request_detail, requests_page
 from keel.console._pages import Page
+from keel.console._pages_alerts import alerts_page
 from keel.console._pages_drift import drift_page
 from keel.console._pages_feedback import feedback_page, queue_page
 
@@ -34,7 +35,7 @@ def default_pages() -> list[Page]:
             methods=("GET", "POST"),
         ),
         Page("/drift", "Drift", drift_page, order=56),
-        Page("/alerts", "Alerts", alerts_page, order=60, ranged=False),
+        Page("/alerts", "Alerts", alerts_page, order=60, ranged=False, methods=("GET", "POST")),
         Page("/access", "Keys and teams", access_page, order=70, ranged=False),
         Page("/api/overview", "Overview JSON", overview_json, nav=False),
         Page("/api/cost", "Cost JSON", cost_json, nav=False),
