@@ -397,6 +397,10 @@ server:
 request_log:
   enabled: true
   bodies: true
+# The data plane alone: the drift monitor's periodic run (embedding sampled bodies) is a
+# background job measured by bench/drift.py, and belongs on one process of a deployment.
+monitor:
+  enabled: false
 {access}
 {redis}
 {spend_lines}
