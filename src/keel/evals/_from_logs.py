@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
-import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,8 +28,7 @@ from sqlalchemy import ColumnElement, Engine, select
 
 from keel.core import InvalidRequest, JSONObject
 from keel.feedback import feedback as feedback_table
-from keel.guards import Redactions, Scanner, build_scanner
-from keel.guards import redact as redact_spans
+from keel.guards import JsonRedactor
 from keel.prompts import MODEL_PREFIX, parse_prompt_ref
 from keel.store import StatusFilter, request_log, status_condition
 
@@ -43,7 +41,6 @@ SKIP_UNREADABLE = "body not a JSON object"
 SKIP_NO_INPUT = "no messages or prompt in the request"
 SKIP_NO_ANSWER = "no answer text (tool calls only or empty)"
 
-_PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*?_\d+>")
 _COLUMNS = (
     request_log.c.id,
     request_log.c.created_at,
@@ -155,12 +152,12 @@ def export_from_logs(
     sampled_out = tally.distinct - len(chosen)
     chosen.sort(key=lambda c: (c.created_at, c.request_id))
 
-    scanners = _redaction_scanners() if redact else ()
+    redactor = JsonRedactor() if redact else None
     out: list[JSONObject] = []
     seen: set[str] = set()
     redacted = 0
     for candidate in chosen:
-        row, changed = _row(candidate, scanners)
+        row, changed = _row(candidate, redactor)
         # Two inputs that differed only in what redaction replaced are now one case.
         if row["id"] in seen:
             tally.duplicates += 1
@@ -383,26 +380,15 @@ def _normalised(value: Any) -> Any:
 # --- the dataset row ---------------------------------------------------------------------
 
 
-def _redaction_scanners() -> tuple[Scanner, ...]:
-    return (build_scanner("pii"), build_scanner("secrets"))
-
-
-def _row(candidate: _Candidate, scanners: tuple[Scanner, ...]) -> tuple[JSONObject, bool]:
+def _row(candidate: _Candidate, redactor: JsonRedactor | None) -> tuple[JSONObject, bool]:
     variables: Any = candidate.vars
     messages: Any = candidate.messages
     expected: Any = candidate.expected
     changed = False
-    if scanners:
+    if redactor is not None:
         # One mapping for the whole row: the address in the question and in the answer
-        # is the same <EMAIL_1>. Placeholders already in the text (the gateway's own
-        # policy redacted the logged body) are reserved so new ones do not reuse them.
-        mapping: Redactions = {}
-        for text in _texts((variables, messages, expected)):
-            for placeholder in _PLACEHOLDER.findall(text):
-                mapping[placeholder] = placeholder
-        reserved = len(mapping)
-        variables, messages, expected = _redacted((variables, messages, expected), scanners, mapping)
-        changed = len(mapping) > reserved
+        # is the same <EMAIL_1>.
+        (variables, messages, expected), changed = redactor((variables, messages, expected))
     key = _input_key(candidate.prompt_name, variables, messages)
     row: JSONObject = {"id": hashlib.sha256(key.encode()).hexdigest()[:16], "vars": variables}
     if messages is not None:
@@ -420,31 +406,6 @@ def _row(candidate: _Candidate, scanners: tuple[Scanner, ...]) -> tuple[JSONObje
         meta["prompt_expanded"] = True
     row["meta"] = meta
     return row, changed
-
-
-def _texts(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _texts(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _texts(item)
-
-
-def _redacted(value: Any, scanners: tuple[Scanner, ...], mapping: Redactions) -> Any:
-    """``value`` with every string in it redacted (keys and non-text values kept)."""
-    if isinstance(value, str):
-        spans = [span for scanner in scanners for span in scanner.scan(value).spans]
-        return redact_spans(value, spans, mapping)[0] if spans else value
-    if isinstance(value, Mapping):
-        return {k: _redacted(v, scanners, mapping) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v, scanners, mapping) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_redacted(v, scanners, mapping) for v in value)
-    return value
 
 
 def _as_utc(moment: datetime | None) -> datetime | None:

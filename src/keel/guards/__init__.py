@@ -22,6 +22,7 @@ from keel.guards._policy import (
     builtin_policy,
 )
 from keel.guards._redact import Redactions, StreamRestorer, redact, restore
+from keel.guards._redact_json import JsonRedactor
 from keel.guards._redteam import Attack, RedteamReport, Target, load_attacks, run_attacks
 from keel.guards._registry import build_scanner, guard, guards
 from keel.guards._result import GuardResult, RuleScanner, ScanContext, Scanner, Span, Stage, Verdict
@@ -33,6 +34,7 @@ __all__ = [
     "Attack",
     "Decision",
     "GuardResult",
+    "JsonRedactor",
     "Policy",
     "PolicyOutcome",
     "PolicyScanner",

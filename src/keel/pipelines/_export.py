@@ -30,9 +30,9 @@ from sqlalchemy import Engine, select
 
 from keel.core import InvalidRequest
 from keel.feedback import answer_text, feedback, json_object, prompt_messages
+from keel.guards import JsonRedactor
 from keel.pipelines._hh import preference_to_hh
 from keel.pipelines._layout import split_rows, write_dataset
-from keel.pipelines._redact import RowRedactor
 from keel.pipelines._schema import FORMATS, KINDS, Format, Kind
 from keel.store import request_log
 
@@ -102,7 +102,7 @@ def export_dataset(
         candidates = _sft_rows(items, requests, min_score, skipped)
     else:
         candidates = _preference_rows(items, requests, skipped)
-    redactor = RowRedactor() if redact else None
+    redactor = JsonRedactor() if redact else None
     rows: list[dict[str, Any]] = []
     sources: Counter[str] = Counter()
     seen: set[str] = set()

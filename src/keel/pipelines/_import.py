@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 from keel.core import InvalidRequest
+from keel.guards import JsonRedactor
 from keel.pipelines._export import ExportResult, dedupe_key
 from keel.pipelines._hh import hh_to_preference
 from keel.pipelines._layout import split_rows, write_dataset
-from keel.pipelines._redact import RowRedactor
 
 
 def import_hh(
@@ -44,7 +44,7 @@ def import_hh(
             raise InvalidRequest(f"{source}, line {number}: {exc.message}") from None
     if not rows:
         raise InvalidRequest(f"{source} holds no rows: nothing to import")
-    redactor = RowRedactor() if redact else None
+    redactor = JsonRedactor() if redact else None
     kept, seen = [], set()
     duplicates = redacted = 0
     for row in rows:

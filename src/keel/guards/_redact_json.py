@@ -1,10 +1,10 @@
-"""Personal data and secrets out of dataset rows, with keel.guards' ``pii`` and
-``secrets`` scanners and typed placeholders (``<EMAIL_1>``).
+"""Personal data and secrets out of a JSON value (a dataset row: variables, messages,
+an answer), with the ``pii`` and ``secrets`` scanners and typed placeholders.
 
-The same approach as ``keel.evals``' datasets from logs (not imported: a sibling
-package): one mapping per row, so a value repeated in the prompt and the answer gets
-the same placeholder; placeholders already present (the gateway's policy redacted the
-logged body) are reserved so new ones do not reuse their numbers.
+One mapping per value, so a value repeated in the prompt and the answer gets the same
+``<EMAIL_1>``; placeholders already present (the gateway's policy redacted the logged
+body) are reserved so new ones do not reuse their numbers. Keys and message roles are
+schema, never user text, and are kept.
 """
 
 from __future__ import annotations
@@ -13,35 +13,36 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from keel.guards import Redactions, Scanner, build_scanner
-from keel.guards import redact as redact_spans
+from keel.guards._redact import Redactions, redact
+from keel.guards._registry import build_scanner
+from keel.guards._result import Scanner
 
 _PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*?_\d+>")
 
 
-class RowRedactor:
+class JsonRedactor:
     def __init__(self) -> None:
         self.scanners: tuple[Scanner, ...] = (build_scanner("pii"), build_scanner("secrets"))
 
-    def __call__(self, row: Any) -> tuple[Any, bool]:
-        """``row`` with every string redacted, and whether anything was replaced."""
+    def __call__(self, value: Any) -> tuple[Any, bool]:
+        """``value`` with every string in it redacted, and whether anything was replaced."""
         mapping: Redactions = {}
-        for text in _texts(row):
+        for text in _texts(value):
             for placeholder in _PLACEHOLDER.findall(text):
                 mapping[placeholder] = placeholder
         reserved = len(mapping)
-        redacted = self._redacted(row, mapping)
+        redacted = self._redacted(value, mapping)
         return redacted, len(mapping) > reserved
 
     def _redacted(self, value: Any, mapping: Redactions) -> Any:
         if isinstance(value, str):
             spans = [span for scanner in self.scanners for span in scanner.scan(value).spans]
-            return redact_spans(value, spans, mapping)[0] if spans else value
+            return redact(value, spans, mapping)[0] if spans else value
         if isinstance(value, Mapping):
-            # Keys and roles are the schema's ("role", "content", "user"), never user text.
             return {k: v if k == "role" else self._redacted(v, mapping) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._redacted(v, mapping) for v in value]
+        if isinstance(value, list | tuple):
+            items = [self._redacted(v, mapping) for v in value]
+            return items if isinstance(value, list) else tuple(items)
         return value
 
 
@@ -51,6 +52,6 @@ def _texts(value: Any) -> Iterator[str]:
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from _texts(item)
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         for item in value:
             yield from _texts(item)
