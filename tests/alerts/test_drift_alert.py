@@ -1,6 +1,6 @@
 """End to end (#9 with #7): a simulated topic shift through a real gateway is detected by
-the drift monitor and fires the ``drift`` alert to a webhook, once; a later window
-without drift resolves it."""
+the drift monitor and fires the ``drift`` alert to a webhook, once (evaluating again
+while it still drifts sends nothing more)."""
 
 from __future__ import annotations
 
